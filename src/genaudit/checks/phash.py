@@ -1,0 +1,78 @@
+"""``phash`` check: perceptual hashes, bit-identical to the ``imagehash`` package.
+
+The image is converted to greyscale once and each hash family runs on that greyscale image,
+which is exactly what ``imagehash`` does internally, so ``data["phash"]`` equals
+``str(imagehash.phash(img))`` for the RGB image genaudit decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..io import LoadedImage
+from ..results import CheckResult
+from .base import Check
+
+HASH_FAMILIES: tuple[str, ...] = ("phash", "dhash", "ahash", "whash")
+
+
+@dataclass(frozen=True)
+class PHashOptions:
+    hashes: tuple[str, ...] = ("phash", "dhash")
+    """Which hash families to compute (phash, dhash, ahash, whash)."""
+    hash_size: int = 8
+    """Bits per side: 8 gives 64-bit hashes."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hashes, str):
+            object.__setattr__(self, "hashes", tuple(h.strip() for h in self.hashes.split(",") if h.strip()))
+        unknown = [h for h in self.hashes if h not in HASH_FAMILIES]
+        if unknown or not self.hashes:
+            raise ValueError(f"hashes must be a non-empty subset of {', '.join(HASH_FAMILIES)}; got {self.hashes}")
+        if not (isinstance(self.hash_size, int) and 2 <= self.hash_size <= 64) or (
+                "whash" in self.hashes and self.hash_size & (self.hash_size - 1)):
+            raise ValueError("hash_size must be an integer from 2 to 64 (a power of two for whash)")
+
+
+class PerceptualHashCheck(Check):
+    name = "phash"
+    version = "1"
+    description = "perceptual hashes (imagehash-compatible hex)"
+    Options = PHashOptions
+
+    def setup(self) -> None:
+        import imagehash
+
+        self._fns = {"phash": imagehash.phash, "dhash": imagehash.dhash,
+                     "ahash": imagehash.average_hash, "whash": imagehash.whash}
+
+    def run(self, image: LoadedImage) -> CheckResult:
+        self.ensure_setup()
+        n = self.options.hash_size
+        if min(image.width, image.height) < n:
+            return CheckResult.skipped(
+                self.name, f"image is {image.width}×{image.height}, smaller than the {n}×{n} pixels"
+                           f" a {n * n}-bit hash needs")
+        gray = image.pil.convert("L")
+        data: dict[str, Any] = {h: str(self._fns[h](gray, hash_size=n)) for h in self.options.hashes}
+        data["bits"] = n * n
+        return CheckResult.ok(self.name, data, summary=" ".join(f"{h}={data[h]}" for h in self.options.hashes))
+
+    @classmethod
+    def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:
+        groups: dict[str, list[str]] = {}
+        hashed = 0
+        for path, r in items:
+            if r.status == "ok" and "phash" in r.data:
+                hashed += 1
+                groups.setdefault(str(r.data["phash"]), []).append(path or "<memory>")
+        dup = [sorted(v) for v in groups.values() if len(v) > 1]
+        dup.sort(key=lambda g: (-len(g), g[0]))
+        return {
+            "hashed": hashed,
+            "identical_phash_groups": len(dup),
+            "files_in_identical_groups": sum(len(g) for g in dup),
+            "largest_groups": dup[:10],
+        }

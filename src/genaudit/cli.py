@@ -1,0 +1,236 @@
+"""Command-line interface: a thin layer over the Python API.
+
+Exit codes: 0 clean; 1 findings or file/check errors (per ``--fail-on``); 2 usage or
+configuration error (one line on stderr, no traceback); 3 internal error (a bug).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from ._version import __version__
+from .errors import ConfigError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _err(message: str) -> None:
+    click.echo(f"genaudit: error: {message}", err=True)
+
+
+class _Progress:
+    """Progress on stderr: a live bar on a terminal, a line every 10 s otherwise."""
+
+    def __init__(self, enabled: bool, label: str = "scanning") -> None:
+        self.enabled = enabled
+        self.label = label
+        self.tty = sys.stderr.isatty()
+        self._bar: Any = None
+        self._task: Any = None
+        self._t0 = self._last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            if self._bar is None:
+                from rich.console import Console
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+                self._bar = Progress("[progress.description]{task.description}", BarColumn(),
+                                     MofNCompleteColumn(), TimeRemainingColumn(),
+                                     console=Console(stderr=True), transient=True)
+                self._bar.start()
+                self._task = self._bar.add_task(self.label, total=total)
+            self._bar.update(self._task, completed=done, total=total)
+        else:
+            now = time.monotonic()
+            if now - self._last >= 10.0 and done < total:
+                self._last = now
+                rate = done / max(now - self._t0, 1e-9)
+                click.echo(f"genaudit: {self.label} {done}/{total} files ({rate:.0f} files/s)", err=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _parse_option(text: str) -> tuple[str, str, Any]:
+    """``check.key=value`` → (check, key, value); the value is JSON if it parses, else a string."""
+    name, sep, raw = text.partition("=")
+    check, dot, key = name.strip().partition(".")
+    if not sep or not dot or not check or not key:
+        raise click.BadParameter(f"expected CHECK.KEY=VALUE, got {text!r}", param_hint="--option")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return check, key, value
+
+
+def _load_config(config_file: str | None) -> Any:
+    from .config import AuditConfig
+
+    if config_file:
+        return AuditConfig.from_pyproject(config_file)
+    return AuditConfig.discover()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="genaudit")
+def cli() -> None:
+    """genaudit: audit generated images and prove where they came from."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--checks", "checks", help="Comma-separated checks to run (see `genaudit checks`).")
+@click.option("--report-dir", type=click.Path(file_okay=False), help="Where reports go [genaudit-report].")
+@click.option("--format", "formats", help="Report formats, comma-separated: json,md [json,md].")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), help="Worker processes; 0 = one per core [0].")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch [16].")
+@click.option("--resume", is_flag=True, default=None, help="Reuse finished files from results.jsonl.")
+@click.option("--fail-on", help="Exit 1 on: findings, errors, both (comma-separated) or never [findings,errors].")
+@click.option("--exclude", multiple=True, help="Glob pattern to leave out of folder walks (repeatable).")
+@click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse images declaring more pixels.")
+@click.option("--max-file-bytes", type=click.IntRange(min=1), help="Refuse files larger than this.")
+@click.option("--option", "-O", "options", multiple=True, metavar="CHECK.KEY=VALUE",
+              help="Set a check option, e.g. -O phash.hashes=phash,dhash,whash (repeatable).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Read [tool.genaudit] from this TOML file instead of ./pyproject.toml.")
+@click.option("--quiet", "-q", is_flag=True, default=None, help="No progress and no summary on the terminal.")
+def scan(paths: tuple[str, ...], checks: str | None, report_dir: str | None, formats: str | None,
+         jobs: int | None, batch_size: int | None, resume: bool | None, fail_on: str | None,
+         exclude: tuple[str, ...], max_pixels: int | None, max_file_bytes: int | None,
+         options: tuple[str, ...], config_file: str | None, quiet: bool | None) -> int:
+    """Scan image files and folders; write report.json and report.md."""
+    from .audit import Auditor
+
+    cfg = _load_config(config_file)
+    overrides: dict[str, Any] = {}
+    for key, value in (("checks", checks), ("report_dir", report_dir), ("formats", formats), ("jobs", jobs),
+                       ("batch_size", batch_size), ("resume", resume), ("fail_on", fail_on),
+                       ("max_pixels", max_pixels), ("max_file_bytes", max_file_bytes), ("quiet", quiet)):
+        if value is not None:
+            overrides[key] = value
+    if exclude:
+        overrides["exclude"] = tuple(cfg.exclude) + tuple(exclude)
+    if options:
+        merged = {k: dict(v) for k, v in cfg.options.items()}
+        for text in options:
+            check, key, value = _parse_option(text)
+            merged.setdefault(check, {})[key] = value
+        overrides["options"] = merged
+    cfg = cfg.replace(**overrides) if overrides else cfg
+    auditor = Auditor(cfg)
+    progress = _Progress(enabled=not cfg.quiet)
+    try:
+        report = auditor.scan(list(paths), report_dir=cfg.report_dir, progress=progress)
+    finally:
+        progress.close()
+    if not cfg.quiet:
+        _print_summary(report, cfg.report_dir, cfg.formats)
+    return report.exit_code(cfg.fail_on)
+
+
+def _print_summary(report: Any, report_dir: str, formats: tuple[str, ...]) -> None:
+    s = report.summary
+    parts = [f"{s.files} files", f"{s.ok} ok", f"{s.errors} file errors", f"{s.with_findings} with findings"]
+    click.echo(f"genaudit: scanned {', '.join(parts)} in {report.run.duration_s:.1f} s"
+               + (f" ({report.run.resumed_files} reused from the previous run)" if report.run.resumed_files else ""),
+               err=True)
+    for name, counts in s.statuses.items():
+        click.echo(f"  {name:<14} " + "  ".join(f"{k} {v}" for k, v in counts.items()), err=True)
+    if s.error_codes:
+        click.echo("  file errors:   " + ", ".join(f"{k} {v}" for k, v in s.error_codes.items()), err=True)
+    ext = {"json": "report.json", "md": "report.md"}
+    for f in formats:
+        click.echo(f"report: {os.path.join(report_dir, ext[f])}")
+
+
+@cli.command("checks")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def checks_cmd(as_json: bool) -> int:
+    """List the available checks."""
+    from .registry import list_checks
+
+    specs = list_checks()
+    if as_json:
+        click.echo(json.dumps([{"name": s.name, "description": s.description} for s in specs], indent=2))
+    else:
+        width = max(len(s.name) for s in specs)
+        for s in specs:
+            click.echo(f"{s.name:<{width}}  {s.description}")
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--out", "out_dir", default="genaudit-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the sample images and the report.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Worker processes; 0 = one per core.")
+def demo(out_dir: str, jobs: int) -> int:
+    """Make a folder of real sample images (and some broken files), scan it, print the report path."""
+    import shutil
+
+    from .audit import Auditor
+    from .config import AuditConfig
+    from .samples import write_demo_corpus
+
+    samples = os.path.join(out_dir, "samples")
+    if os.path.isdir(samples):
+        shutil.rmtree(samples)
+    written = write_demo_corpus(samples)
+    click.echo(f"genaudit demo: wrote {len(written)} sample files to {samples}", err=True)
+    report_dir = os.path.join(out_dir, "report")
+    cfg = AuditConfig(jobs=jobs, report_dir=report_dir)
+    progress = _Progress(enabled=True)
+    try:
+        report = Auditor(cfg).scan([samples], report_dir=report_dir, progress=progress)
+    finally:
+        progress.close()
+    _print_summary(report, report_dir, cfg.formats)
+    for f in report.files:
+        if f.has_findings:
+            click.echo(f"  finding: {f.path}: " + "; ".join(r.summary for r in f.checks if r.status == "finding"),
+                       err=True)
+        elif f.error is not None:
+            click.echo(f"  error:   {f.path}: {f.error.code}: {f.error.message}", err=True)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the CLI and turns every failure into a one-line message + exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        rv = cli.main(args=args, prog_name="genaudit", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+    except click.UsageError as exc:
+        _err(exc.format_message().strip().splitlines()[0] if exc.format_message().strip() else "usage error")
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        _err("interrupted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        _err(exc.format_message())
+        sys.exit(EXIT_USAGE)
+    except ConfigError as exc:
+        _err(str(exc))
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        _err("interrupted; re-run with --resume to continue")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last resort: never a traceback unless asked
+        if os.environ.get("GENAUDIT_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (set GENAUDIT_DEBUG=1 for a traceback)")
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else EXIT_OK)

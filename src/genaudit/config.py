@@ -1,0 +1,194 @@
+"""One frozen :class:`AuditConfig` from defaults, ``[tool.genaudit]`` in pyproject.toml and overrides.
+
+Precedence: explicit overrides (CLI flags, keyword arguments) > pyproject.toml > defaults.
+
+>>> cfg = AuditConfig.from_mapping({"checks": "metadata,phash", "jobs": 2})
+>>> cfg.checks, cfg.jobs
+(('metadata', 'phash'), 2)
+>>> AuditConfig.from_mapping({"job": 2})
+Traceback (most recent call last):
+...
+genaudit.errors.ConfigError: unknown setting 'job' in configuration (did you mean 'jobs'?)
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from .errors import ConfigError
+from .io import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS, LoadLimits
+from .results import FAIL_ON_CHOICES
+
+DEFAULT_CHECKS: tuple[str, ...] = ("metadata", "phash")
+REPORT_FORMATS: tuple[str, ...] = ("json", "md")
+
+
+def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` or an empty string."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _as_tuple(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",")]
+    elif isinstance(value, list | tuple):
+        items = [str(v).strip() for v in value]
+    else:
+        raise ConfigError(f"{what} must be a list or a comma-separated string, got {type(value).__name__}")
+    return tuple(i for i in items if i)
+
+
+def _as_int(value: Any, what: str, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{what} must be an integer, got {value!r}")
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be an integer, got {value!r}") from None
+    if n < minimum:
+        raise ConfigError(f"{what} must be at least {minimum}, got {n}")
+    return n
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Everything that controls a scan. Immutable; use :meth:`replace` to derive a variant."""
+
+    checks: tuple[str, ...] = DEFAULT_CHECKS
+    jobs: int = 0
+    """Worker processes; 0 means one per CPU core."""
+    batch_size: int = 16
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    report_dir: str = "genaudit-report"
+    formats: tuple[str, ...] = ("json", "md")
+    fail_on: tuple[str, ...] = ("findings", "errors")
+    resume: bool = False
+    quiet: bool = False
+    exclude: tuple[str, ...] = ()
+    """Glob patterns (relative path or file name) left out of directory walks."""
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per-check options, e.g. ``{"phash": {"hashes": ["phash", "dhash"]}}``."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("checks", "formats", "fail_on", "exclude"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, _as_tuple(value, name))
+        if not self.checks:
+            raise ConfigError("no checks selected")
+        if len(set(self.checks)) != len(self.checks):
+            raise ConfigError(f"a check is listed twice in {','.join(self.checks)}")
+        for f in self.formats:
+            if f not in REPORT_FORMATS:
+                raise ConfigError(f"unknown report format {f!r}{did_you_mean(f, REPORT_FORMATS)};"
+                                  f" choose from {', '.join(REPORT_FORMATS)}")
+        for f in self.fail_on:
+            if f not in FAIL_ON_CHOICES:
+                raise ConfigError(f"unknown --fail-on value {f!r}{did_you_mean(f, FAIL_ON_CHOICES)};"
+                                  f" choose from {', '.join(FAIL_ON_CHOICES)}")
+        if "never" in self.fail_on and len(self.fail_on) > 1:
+            raise ConfigError("--fail-on never cannot be combined with other values")
+        object.__setattr__(self, "jobs", _as_int(self.jobs, "jobs", 0))
+        object.__setattr__(self, "batch_size", _as_int(self.batch_size, "batch_size", 1))
+        object.__setattr__(self, "max_pixels", _as_int(self.max_pixels, "max_pixels", 1))
+        object.__setattr__(self, "max_file_bytes", _as_int(self.max_file_bytes, "max_file_bytes", 1))
+        object.__setattr__(self, "seed", _as_int(self.seed, "seed", 0))
+        if not isinstance(self.options, Mapping) or not all(
+                isinstance(v, Mapping) for v in self.options.values()):
+            raise ConfigError("options must map check names to tables of settings")
+        object.__setattr__(self, "options", {str(k): dict(v) for k, v in self.options.items()})
+
+    # -- derived -------------------------------------------------------------------------------
+    @property
+    def limits(self) -> LoadLimits:
+        return LoadLimits(max_pixels=self.max_pixels, max_file_bytes=self.max_file_bytes)
+
+    @property
+    def effective_jobs(self) -> int:
+        return self.jobs or (os.cpu_count() or 1)
+
+    def options_for(self, check: str) -> dict[str, Any]:
+        return dict(self.options.get(check, {}))
+
+    # -- construction ----------------------------------------------------------------------------
+    def replace(self, **changes: Any) -> AuditConfig:
+        """A copy with ``changes`` applied (validated like the original)."""
+        names = [f.name for f in fields(self)]
+        for k in changes:
+            if k not in names:
+                raise ConfigError(f"unknown setting {k!r}{did_you_mean(k, names)}")
+        return replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "configuration",
+                     base: AuditConfig | None = None) -> AuditConfig:
+        """Build from a plain mapping (TOML table, JSON, keyword arguments)."""
+        names = [f.name for f in fields(cls)]
+        aliases = {"format": "formats", "check": "checks", "fail-on": "fail_on", "report-dir": "report_dir",
+                   "batch-size": "batch_size", "max-pixels": "max_pixels", "max-file-bytes": "max_file_bytes"}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            k = aliases.get(key, key.replace("-", "_"))
+            if k not in names:
+                raise ConfigError(f"unknown setting {key!r} in {source}{did_you_mean(k, names)}")
+            kwargs[k] = value
+        try:
+            return replace(base, **kwargs) if base is not None else cls(**kwargs)
+        except ConfigError as exc:
+            if source == "configuration":
+                raise
+            raise ConfigError(f"{source}: {exc}") from None
+        except TypeError as exc:  # pragma: no cover - defensive
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_pyproject(cls, path: str | os.PathLike[str], *, base: AuditConfig | None = None) -> AuditConfig:
+        """Read ``[tool.genaudit]`` from a pyproject.toml (missing table → defaults)."""
+        p = os.fspath(path)
+        try:
+            with open(p, "rb") as fh:
+                doc = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {p}: {exc.strerror or exc}") from None
+        table = doc.get("tool", {}).get("genaudit", {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[tool.genaudit] in {p} must be a table")
+        return cls.from_mapping(table, source=f"[tool.genaudit] in {p}", base=base)
+
+    @classmethod
+    def discover(cls, cwd: str | os.PathLike[str] | None = None) -> AuditConfig:
+        """Defaults, overlaid with ``[tool.genaudit]`` from ``cwd/pyproject.toml`` if present."""
+        path = os.path.join(os.fspath(cwd) if cwd is not None else os.getcwd(), "pyproject.toml")
+        if os.path.isfile(path):
+            return cls.from_pyproject(path)
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checks": list(self.checks),
+            "jobs": self.jobs,
+            "batch_size": self.batch_size,
+            "max_pixels": self.max_pixels,
+            "max_file_bytes": self.max_file_bytes,
+            "report_dir": self.report_dir,
+            "formats": list(self.formats),
+            "fail_on": list(self.fail_on),
+            "resume": self.resume,
+            "exclude": list(self.exclude),
+            "options": {k: dict(v) for k, v in self.options.items()},
+            "seed": self.seed,
+        }

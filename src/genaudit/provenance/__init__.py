@@ -1,0 +1,1 @@
+"""Provenance: C2PA manifests (sign, read, validate) and development certificates."""

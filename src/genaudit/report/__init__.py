@@ -1,0 +1,51 @@
+"""Report formatters: one class per format, all working from the same :class:`ScanReport`.
+
+>>> sorted(FORMATTERS)
+['json', 'md']
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+
+from ..errors import ConfigError
+from ..results import ScanReport
+from .json import JsonFormatter
+from .markdown import MarkdownFormatter
+
+FORMATTERS = {f.name: f for f in (JsonFormatter, MarkdownFormatter)}
+
+
+def render(report: ScanReport, fmt: str) -> str:
+    """The report as text in format ``fmt``."""
+    try:
+        formatter = FORMATTERS[fmt]
+    except KeyError:
+        raise ConfigError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATTERS)}") from None
+    return formatter().format(report)
+
+
+def write_reports(report: ScanReport, directory: str | os.PathLike[str], formats: Iterable[str]) -> dict[str, str]:
+    """Write ``report.<ext>`` for each format into ``directory`` (atomically). Returns format → path."""
+    d = os.fspath(directory)
+    os.makedirs(d, exist_ok=True)
+    written = {}
+    for fmt in formats:
+        text = render(report, fmt)
+        target = os.path.join(d, f"report.{FORMATTERS[fmt].extension}")
+        fd, tmp = tempfile.mkstemp(prefix=".report-", dir=d)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        written[fmt] = target
+    return written
+
+
+__all__ = ["FORMATTERS", "JsonFormatter", "MarkdownFormatter", "render", "write_reports"]

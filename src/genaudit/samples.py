@@ -1,0 +1,190 @@
+"""Real sample images and deliberately broken files, for the demo, tests and benchmarks.
+
+Photographs come from data shipped inside installed packages (scikit-learn's sample images,
+and scikit-image's data when it is installed) and Fashion-MNIST from the Debian package
+``dataset-fashion-mnist``; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import io
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def _package_dir(name: str) -> str | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+def photo_paths() -> list[str]:
+    """Paths of real photographs shipped inside installed packages (sorted, may be empty)."""
+    found: list[str] = []
+    sk = _package_dir("sklearn")
+    if sk:
+        d = os.path.join(sk, "datasets", "images")
+        found += [os.path.join(d, f) for f in ("china.jpg", "flower.jpg") if os.path.isfile(os.path.join(d, f))]
+    ski = _package_dir("skimage")
+    if ski:
+        d = os.path.join(ski, "data")
+        if os.path.isdir(d):
+            found += [os.path.join(d, f) for f in sorted(os.listdir(d))
+                      if f.endswith((".png", ".jpg")) and os.path.getsize(os.path.join(d, f)) > 20_000]
+    return sorted(found)
+
+
+def load_photos(max_side: int | None = None) -> Iterator[tuple[str, Any]]:
+    """Yield ``(name, RGB PIL image)`` for every photograph from :func:`photo_paths`."""
+    from PIL import Image
+
+    for p in photo_paths():
+        with Image.open(p) as im:
+            rgb = im.convert("RGB")
+        if max_side and max(rgb.size) > max_side:
+            rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        yield os.path.splitext(os.path.basename(p))[0], rgb
+
+
+def fashion_mnist(split: str = "t10k", limit: int | None = None,
+                  directory: str = FASHION_MNIST_DIR) -> tuple[Any, Any]:
+    """Fashion-MNIST images (N, 28, 28) uint8 and labels (N,) from the IDX files.
+
+    Raises FileNotFoundError naming the Debian package when the files are missing.
+    """
+    import numpy as np
+
+    img_path = os.path.join(directory, f"{split}-images-idx3-ubyte.gz")
+    lbl_path = os.path.join(directory, f"{split}-labels-idx1-ubyte.gz")
+    if not os.path.isfile(img_path):
+        raise FileNotFoundError(f"{img_path} not found: install the Debian package dataset-fashion-mnist"
+                                " (scripts/setup.sh does)")
+    with gzip.open(img_path, "rb") as fh:
+        magic, n, rows, cols = struct.unpack(">IIII", fh.read(16))
+        if magic != 2051:
+            raise ValueError(f"{img_path} is not an IDX image file (magic {magic})")
+        count = n if limit is None else min(n, limit)
+        images = np.frombuffer(fh.read(count * rows * cols), dtype=np.uint8).reshape(count, rows, cols)
+    with gzip.open(lbl_path, "rb") as fh:
+        magic, n = struct.unpack(">II", fh.read(8))
+        if magic != 2049:
+            raise ValueError(f"{lbl_path} is not an IDX label file (magic {magic})")
+        labels = np.frombuffer(fh.read(count), dtype=np.uint8)
+    return images, labels
+
+
+# --------------------------------------------------------------------------------------------
+# Writers for marked and broken files
+# --------------------------------------------------------------------------------------------
+
+IPTC_DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+def xmp_packet(digital_source_type: str = "trainedAlgorithmicMedia", creator_tool: str | None = None) -> str:
+    """A minimal XMP packet declaring an IPTC digital source type."""
+    tool = f' xmp:CreatorTool="{creator_tool}"' if creator_tool else ""
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"'
+        f' xmlns:xmp="http://ns.adobe.com/xap/1.0/"{tool}'
+        f' Iptc4xmpExt:DigitalSourceType="{IPTC_DST}{digital_source_type}"/>'
+        '</rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+
+
+def png_bytes(image: Any, text: dict[str, str] | None = None, xmp: str | None = None) -> bytes:
+    """Encode a PIL image as PNG with optional text chunks and an XMP packet."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for k, v in (text or {}).items():
+        info.add_text(k, v)
+    if xmp is not None:
+        info.add_itxt("XML:com.adobe.xmp", xmp)
+    buf = io.BytesIO()
+    image.save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def jpeg_bytes(image: Any, quality: int = 90, xmp: str | None = None, **kw: Any) -> bytes:
+    buf = io.BytesIO()
+    if xmp is not None:
+        kw["xmp"] = xmp.encode("utf-8")
+    image.save(buf, "JPEG", quality=quality, **kw)
+    return buf.getvalue()
+
+
+def _png_chunk(ctype: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data) & 0xFFFFFFFF)
+
+
+def png_declaring_size(width: int, height: int) -> bytes:
+    """A tiny, well-formed-looking PNG whose header declares ``width``×``height`` RGB pixels.
+
+    It is a decompression bomb in miniature: decoding it would allocate width×height×3 bytes.
+    """
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+            + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + _png_chunk(b"IEND", b""))
+
+
+def write(path: str, data: bytes) -> str:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def write_demo_corpus(directory: str) -> list[str]:
+    """Write the demo folder: real photographs in several formats, Fashion-MNIST items, files
+    carrying AI-generation markers, and a few broken files. Returns the paths written."""
+    from PIL import Image
+
+    written: list[str] = []
+    photos = list(load_photos(max_side=640))
+    for i, (name, img) in enumerate(photos[:6]):
+        if i % 3 == 0:
+            written.append(write(os.path.join(directory, "photos", f"{name}.jpg"), jpeg_bytes(img, 90)))
+        elif i % 3 == 1:
+            written.append(write(os.path.join(directory, "photos", f"{name}.png"), png_bytes(img)))
+        else:
+            buf = io.BytesIO()
+            img.save(buf, "WEBP", quality=85)
+            written.append(write(os.path.join(directory, "photos", f"{name}.webp"), buf.getvalue()))
+    if photos:
+        name, img = photos[0]
+        small = img.resize((img.width // 2, img.height // 2), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        small.convert("L").save(buf, "TIFF")
+        written.append(write(os.path.join(directory, "photos", "nested", f"{name}_grey.tiff"), buf.getvalue()))
+        written.append(write(os.path.join(directory, "photos", "nested", "café crop.png"),
+                             png_bytes(img.crop((0, 0, img.width // 2, img.height // 2)))))
+        # Files that say they were generated (the photo is real; the markers are what is tested).
+        written.append(write(os.path.join(directory, "marked", "iptc_trained_algorithmic.jpg"),
+                             jpeg_bytes(small, 90, xmp=xmp_packet("trainedAlgorithmicMedia"))))
+        params = ("a photo of a building, golden hour\nNegative prompt: blurry\n"
+                  "Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1234, Size: 320x213")
+        written.append(write(os.path.join(directory, "marked", "webui_parameters.png"),
+                             png_bytes(small, text={"parameters": params})))
+        # Broken files.
+        jpg = jpeg_bytes(img, 90)
+        written.append(write(os.path.join(directory, "broken", "truncated.jpg"), jpg[: len(jpg) // 2]))
+    try:
+        images, labels = fashion_mnist("t10k", limit=6)
+        for k, (a, y) in enumerate(zip(images, labels, strict=True)):
+            written.append(write(os.path.join(directory, "fashion-mnist", f"test_{k}_label{int(y)}.png"),
+                                 png_bytes(Image.fromarray(a, "L"))))
+    except FileNotFoundError:
+        pass
+    written.append(write(os.path.join(directory, "broken", "empty.png"), b""))
+    written.append(write(os.path.join(directory, "broken", "notes.png"), b"this is a text file, not a PNG\n"))
+    written.append(write(os.path.join(directory, "broken", "bomb.png"), png_declaring_size(100_000, 100_000)))
+    return written
