@@ -55,7 +55,7 @@ RESULTS_FILE = "results.jsonl"
 ProgressCallback = Callable[[int, int], None]
 
 # The report's ``config`` holds what determines the results; these only change how a run goes.
-_RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "quiet")
+_RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "quiet", "report_dir")
 
 
 # --------------------------------------------------------------------------------------------

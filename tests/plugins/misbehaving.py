@@ -1,0 +1,44 @@
+"""Checks that misbehave on purpose, to prove the Auditor isolates them. Registered by tests only."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from genaudit.checks.base import Check
+from genaudit.io import LoadedImage
+from genaudit.results import CheckResult
+
+RAISE_WIDTH = 13
+CRASH_WIDTH = 17
+
+
+class RaisingCheck(Check):
+    """Raises on images exactly RAISE_WIDTH pixels wide."""
+
+    name = "raising"
+
+    def run(self, image: LoadedImage) -> CheckResult:
+        if image.width == RAISE_WIDTH:
+            raise ValueError("boom on purpose")
+        return CheckResult.ok(self.name, {"width": image.width})
+
+
+class CrashingCheck(Check):
+    """Kills its own process (like a segfaulting decoder) on images exactly CRASH_WIDTH wide."""
+
+    name = "crashing"
+
+    def run(self, image: LoadedImage) -> CheckResult:
+        if image.width == CRASH_WIDTH:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return CheckResult.ok(self.name, {"width": image.width})
+
+
+class BadResultCheck(Check):
+    """Returns something that is not JSON-serialisable."""
+
+    name = "badresult"
+
+    def run(self, image: LoadedImage) -> CheckResult:
+        return CheckResult.ok(self.name, {"value": object()})
