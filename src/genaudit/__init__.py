@@ -39,7 +39,14 @@ _LAZY = {
     "ImageLoadError": ".errors",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [  # noqa: RUF022 - grouped by topic
+    "__version__",
+    "Auditor", "scan", "AuditConfig",
+    "ScanReport", "ScanSummary", "ImageAudit", "CheckResult", "CheckInfo", "FileError", "ImageInfo",
+    "open_image", "decode_bytes", "LoadedImage", "LoadLimits",
+    "list_checks", "register_check", "Check",
+    "GenauditError", "ConfigError", "ImageLoadError",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .audit import Auditor, scan

@@ -195,7 +195,7 @@ def _load_previous(path: str, fingerprint: str) -> dict[str, dict[str, Any]]:
     """Records of a previous run with the same fingerprint, by path (last record wins)."""
     records: dict[str, dict[str, Any]] = {}
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed by the with-block below
     except FileNotFoundError:
         return records
     except OSError as exc:
@@ -235,11 +235,11 @@ class _ResultsWriter:
                 if size:
                     fh.seek(size - 1)
                     last = fh.read(1)
-            self.fh: IO[str] = open(path, "a", encoding="utf-8")
+            self.fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
             if last != b"\n":  # the interrupted run stopped mid-line
                 self.fh.write("\n")
         else:
-            self.fh = open(path, "w", encoding="utf-8")
+            self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
             self._write({"type": "header", **header})
         self._last_flush = time.monotonic()
 

@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _err("interrupted; re-run with --resume to continue")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - last resort: never a traceback unless asked
+    except Exception as exc:
         if os.environ.get("GENAUDIT_DEBUG"):
             raise
         _err(f"internal error: {type(exc).__name__}: {exc} (set GENAUDIT_DEBUG=1 for a traceback)")

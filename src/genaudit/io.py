@@ -344,10 +344,7 @@ def _exif_text(value: Any) -> str | None:
                 if text.isprintable() or "\n" in text:
                     return text.strip("\x00 ")
             return None
-        if prefix.startswith(b"ASCII") or prefix == b"\x00" * 8:
-            body = value[8:]
-        else:
-            body = value
+        body = value[8:] if prefix.startswith(b"ASCII") or prefix == b"\x00" * 8 else value
         return body.decode("utf-8", "replace").strip("\x00 ")
     return None
 

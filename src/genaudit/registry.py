@@ -43,7 +43,7 @@ class CheckSpec:
         if getattr(cls, "name", None) != self.name:
             raise ConfigError(f"check class {self.target} declares name {getattr(cls, 'name', None)!r},"
                               f" registered as {self.name!r}")
-        return cls  # type: ignore[no-any-return]
+        return cls
 
 
 _BUILTIN: dict[str, CheckSpec] = {

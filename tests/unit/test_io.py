@@ -29,9 +29,9 @@ from tests.conftest import _drop_dac_capabilities, permissions_enforced
 from tests.corpus import encode, photo
 
 
-def _code(path: Path, limits: LoadLimits = LoadLimits()) -> str:
+def _code(path: Path, limits: LoadLimits | None = None) -> str:
     try:
-        open_image(path, limits)
+        open_image(path, limits or LoadLimits())
     except E.ImageLoadError as exc:
         return exc.code
     return "ok"

@@ -143,12 +143,12 @@ class MetadataCheck(Check):
             for m in _DST_XMP.finditer(meta.xmp):
                 source_types.setdefault(_canonical_term(m.group(1)), "XMP")
         c2pa_container, (c2pa_start, c2pa_end) = find_c2pa(image.raw)
-        for m in _DST_URI.finditer(image.raw):
-            where = "C2PA manifest" if c2pa_start <= m.start() < c2pa_end else "file bytes"
-            source_types.setdefault(_canonical_term(m.group(1).decode("ascii")), where)
+        for mb in _DST_URI.finditer(image.raw):
+            where = "C2PA manifest" if c2pa_start <= mb.start() < c2pa_end else "file bytes"
+            source_types.setdefault(_canonical_term(mb.group(1).decode("ascii")), where)
         for key, value in list(meta.text.items()) + list(meta.exif.items()):
-            for m in _DST_URI.finditer(value.encode("utf-8", "ignore")):
-                source_types.setdefault(_canonical_term(m.group(1).decode("ascii")), f"text {key!r}")
+            for mb in _DST_URI.finditer(value.encode("utf-8", "ignore")):
+                source_types.setdefault(_canonical_term(mb.group(1).decode("ascii")), f"text {key!r}")
         for term, where in source_types.items():
             if term in SYNTHETIC_SOURCE_TYPES:
                 add("iptc_digital_source_type", where, term, SYNTHETIC_SOURCE_TYPES[term])

@@ -1,0 +1,35 @@
+"""`import genaudit` stays light: heavy libraries load lazily."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("numpy", "PIL", "torch", "open_clip", "imwatermark", "c2pa", "pandas", "sklearn", "scipy", "click",
+         "rich")
+
+
+def _probe(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+                         check=True)
+    total_us = 0
+    for line in out.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[2].strip() == "genaudit":
+            total_us = int(parts[1].strip())
+    return {"loaded": json.loads(out.stdout), "genaudit_cumulative_us": total_us}
+
+
+def test_import_genaudit_loads_no_heavy_library_and_is_fast() -> None:
+    probe = _probe(f"import sys, json, genaudit; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    assert probe["loaded"] == []
+    assert 0 < probe["genaudit_cumulative_us"] < 100_000  # 0.1 s for genaudit's own imports
+
+
+def test_public_api_names_resolve() -> None:
+    import genaudit
+
+    for name in genaudit.__all__:
+        assert getattr(genaudit, name) is not None
+    assert "Auditor" in dir(genaudit)
