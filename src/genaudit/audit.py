@@ -24,6 +24,8 @@ import json
 import multiprocessing
 import os
 import platform
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -81,15 +83,14 @@ class _Engine:
     def audit_loaded(self, images: Sequence[LoadedImage],
                      timings: dict[str, float] | None = None) -> list[tuple[CheckResult, ...]]:
         """Run every check over ``images``; one tuple of results per image, in check order."""
-        per_image: list[list[CheckResult]] = [[] for _ in images]
+        per_image: list[dict[str, CheckResult]] = [{} for _ in images]
         for check in self.checks:
             t0 = time.perf_counter()
-            results = self._run_isolated(check, images)
+            for slot, r in zip(per_image, self._run_isolated(check, images), strict=True):
+                slot[check.name] = r
             if timings is not None:
                 timings[check.name] = timings.get(check.name, 0.0) + time.perf_counter() - t0
-            for slot, r in zip(per_image, results, strict=True):
-                slot.append(r)
-        return [tuple(s) for s in per_image]
+        return [tuple(slot[c.name] for c in self.checks) for slot in per_image]
 
     @staticmethod
     def _validate(check: Check, result: Any) -> CheckResult:
@@ -130,9 +131,16 @@ class _Engine:
     def process(self, tasks: Sequence[_Task]) -> tuple[list[tuple[int, dict[str, Any] | None, str | None]],
                                                        dict[str, float]]:
         """Read, decode and audit a batch. Returns ``(index, record | None, sha)`` per task,
-        where ``None`` means "unchanged since the previous run" (resume), and the check timings."""
+        where ``None`` means "unchanged since the previous run" (resume), and the check timings.
+
+        Image-by-image checks run on each image as soon as it is decoded (its pixels still in
+        cache); batched checks then run once over the whole batch.
+        """
         out: list[tuple[int, dict[str, Any] | None, str | None]] = []
-        loaded: list[tuple[int, LoadedImage]] = []
+        timings: dict[str, float] = {}
+        immediate = [c for c in self.checks if not c.batched]
+        batched = [c for c in self.checks if c.batched]
+        pending: list[tuple[int, LoadedImage, dict[str, CheckResult]]] = []
         for task in tasks:
             try:
                 data = read_file(task.path, self.limits)
@@ -148,21 +156,49 @@ class _Engine:
                 out.append((task.index, None, sha))
                 continue
             try:
-                loaded.append((task.index, decode_bytes(data, path=task.path, limits=self.limits, sha256=sha)))
+                image = decode_bytes(data, path=task.path, limits=self.limits, sha256=sha)
             except E.ImageLoadError as exc:
                 out.append((task.index, ImageAudit.failed(task.path, FileError(exc.code, exc.message), sha,
                                                           len(data)).to_dict(), sha))
+                continue
             except Exception as exc:  # noqa: BLE001
                 out.append((task.index, _internal_error(task.path, exc, sha, len(data)).to_dict(), sha))
-        timings: dict[str, float] = {}
-        if loaded:
-            images = [im for _, im in loaded]
-            all_results = self.audit_loaded(images, timings)
-            for (index, im), results in zip(loaded, all_results, strict=True):
-                audit = ImageAudit(path=im.path, status="ok", sha256=im.sha256, size_bytes=im.size_bytes,
-                                   image=im.info, checks=results)
-                out.append((index, audit.to_dict(), im.sha256))
+                continue
+            results: dict[str, CheckResult] = {}
+            for check in immediate:
+                t0 = time.perf_counter()
+                results[check.name] = self._run_isolated(check, [image])[0]
+                timings[check.name] = timings.get(check.name, 0.0) + time.perf_counter() - t0
+            if batched:
+                pending.append((task.index, image, results))
+            else:
+                out.append((task.index, self._record(image, results), sha))
+        if pending:
+            images = [im for _, im, _ in pending]
+            for check in batched:
+                t0 = time.perf_counter()
+                for (_, _, results), r in zip(pending, self._run_isolated(check, images), strict=True):
+                    results[check.name] = r
+                timings[check.name] = timings.get(check.name, 0.0) + time.perf_counter() - t0
+            out.extend((index, self._record(im, results), im.sha256) for index, im, results in pending)
         return out, timings
+
+    def _record(self, image: LoadedImage, results: Mapping[str, CheckResult]) -> dict[str, Any]:
+        return ImageAudit(path=image.path, status="ok", sha256=image.sha256, size_bytes=image.size_bytes,
+                          image=image.info, checks=tuple(results[c.name] for c in self.checks)).to_dict()
+
+
+def _split_batches(tasks: Sequence[_Task], batch_size: int, jobs: int) -> list[list[_Task]]:
+    """Full batches first, then smaller ones towards the end, so that the workers finish
+    together instead of one of them running a last full batch alone."""
+    batches: list[list[_Task]] = []
+    i = 0
+    while i < len(tasks):
+        remaining = len(tasks) - i
+        size = batch_size if jobs <= 1 else max(1, min(batch_size, remaining // (2 * jobs)))
+        batches.append(list(tasks[i:i + size]))
+        i += size
+    return batches
 
 
 def _internal_error(path: str, exc: BaseException, sha: str | None = None, size: int | None = None) -> ImageAudit:
@@ -178,7 +214,37 @@ def _init_worker(config_dict: dict[str, Any], extra_checks: dict[str, tuple[str,
         register_check(name, target, description)
     # Model checks run one process per core: keep each process's own thread pools to one thread.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _tune_malloc()
     _WORKER_ENGINE = _Engine(AuditConfig.from_mapping(config_dict))
+
+
+def _tune_malloc() -> None:
+    """Keep large image buffers on the heap (glibc only). By default every decoded image and
+    file buffer above 128 KiB gets fresh pages from the kernel and returns them when freed; the
+    page faults cost about as much as decoding a small PNG. Worker processes reuse buffers instead."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 256 << 20)
+        libc.mallopt(m_trim_threshold, 512 << 20)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+def _start_method() -> str:
+    """``fork`` when it is safe (no threads and no torch in this process yet: starts in
+    milliseconds), else ``spawn``. ``GENAUDIT_MP_START`` overrides."""
+    forced = os.environ.get("GENAUDIT_MP_START")
+    if forced:
+        return forced
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1 and "torch" not in sys.modules:
+        return "fork"
+    return "spawn"
 
 
 def _worker_process(tasks: list[_Task]) -> tuple[list[tuple[int, dict[str, Any] | None, str | None]],
@@ -381,14 +447,14 @@ class Auditor:
                       "fingerprint": fingerprint, "checks": list(cfg.checks), "started_at": started}
             writer = _ResultsWriter(jsonl, header, append=cfg.resume and os.path.exists(jsonl))
 
-        records: dict[int, dict[str, Any]] = {}
+        files_by_index: dict[int, ImageAudit] = {}
         timings: dict[str, float] = {}
         resumed = 0
         done = 0
 
         def accept(index: int, record: dict[str, Any], write: bool) -> None:
             nonlocal done
-            records[index] = record
+            files_by_index[index] = ImageAudit.from_dict(record)
             if writer is not None and write:
                 writer.record(record)
             done += 1
@@ -421,8 +487,8 @@ class Auditor:
             if progress is not None:
                 progress(done, total)
 
-        batches = [tasks[i:i + cfg.batch_size] for i in range(0, len(tasks), cfg.batch_size)]
-        jobs = min(cfg.effective_jobs, max(1, len(batches)))
+        jobs = min(cfg.effective_jobs, max(1, -(-len(tasks) // cfg.batch_size)))
+        batches = _split_batches(tasks, cfg.batch_size, jobs)
         try:
             if jobs <= 1:
                 for batch in batches:
@@ -433,7 +499,7 @@ class Auditor:
             if writer is not None:
                 writer.close()
 
-        files = tuple(ImageAudit.from_dict(records[i]) for i in range(total))
+        files = tuple(files_by_index[i] for i in range(total))
         summaries = {}
         for check in self._engine.checks:
             pairs = [(f.path, r) for f in files if (r := f.result(check.name)) is not None]
@@ -460,7 +526,7 @@ class Auditor:
         """Run batches in worker processes; survive and isolate worker crashes."""
         pending: deque[list[_Task]] = deque(batches)
         suspects: deque[list[_Task]] = deque()  # single files retried alone after a crash
-        ctx = multiprocessing.get_context(os.environ.get("GENAUDIT_MP_START", "spawn"))
+        ctx = multiprocessing.get_context(_start_method())
         config_dict = self.config.to_dict()
         pool: ProcessPoolExecutor | None = None
         inflight: dict[Future[Any], list[_Task]] = {}

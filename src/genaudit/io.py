@@ -248,7 +248,16 @@ def read_file(path: str | os.PathLike[str], limits: LoadLimits = LoadLimits()) -
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=True) as fh:
             fd = -1
-            data = fh.read(limits.max_file_bytes + 1)
+            # Ask for the size fstat gave (+1 to notice a growing file): asking for the byte limit
+            # would make Python allocate the whole limit up front.
+            data = fh.read(st.st_size + 1)
+            if len(data) > st.st_size:
+                parts = [data]
+                total = len(data)
+                while total <= limits.max_file_bytes and (more := fh.read(1 << 20)):
+                    parts.append(more)
+                    total += len(more)
+                data = b"".join(parts)
     except OSError as exc:
         raise E.ImageLoadError(E.READ_ERROR, f"I/O error while reading: {exc.strerror or exc}") from None
     finally:
@@ -349,6 +358,10 @@ def _exif_text(value: Any) -> str | None:
     return None
 
 
+# Formats whose XMP Pillow extracts itself; for the others the raw bytes are searched for a packet.
+_XMP_PARSED_BY_PILLOW = ("PNG", "JPEG", "MPO", "WEBP")
+
+
 def _extract_metadata(im: Image.Image, data: bytes) -> tuple[ImageMetadata, int | None]:
     text: dict[str, str] = {}
     for key, value in im.info.items():
@@ -371,7 +384,7 @@ def _extract_metadata(im: Image.Image, data: bytes) -> tuple[ImageMetadata, int 
         xmp = xmp_raw
     else:
         xmp = None
-    if xmp is None:
+    if xmp is None and im.format not in _XMP_PARSED_BY_PILLOW:
         start = data.find(b"<x:xmpmeta")
         if start >= 0:
             end = data.find(b"</x:xmpmeta>", start)
@@ -465,6 +478,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
             raise _classify_decode_error(fmt, data, exc, limits) from None
         except Exception as exc:  # noqa: BLE001 - every decoder failure becomes data
             raise _classify_decode_error(fmt, data, exc, limits) from None
+        rgb: Image.Image | None = None
         try:
             w, h = im.size
             if w <= 0 or h <= 0:
@@ -485,21 +499,26 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
                     ImageFile.LOAD_TRUNCATED_IMAGES = prev
             metadata, orientation = _extract_metadata(im, data)
             rgb, has_alpha, depth = _to_rgb(im)
-            if rgb is im:  # keep the pixels independent of the file object we close below
+            multi_frame = fmt not in ("png", "jpeg", "bmp") or bool(getattr(im, "is_animated", False))
+            if rgb is im and multi_frame:
+                # Counting frames below seeks, which would replace these pixels: keep a copy.
                 rgb = im.copy()
             if fmt == "png":
                 depth = max(depth, _png_bit_depth(data) or depth)
-            n_frames: int | None
-            try:
-                n_frames = int(getattr(im, "n_frames", 1))
-            except Exception:  # noqa: BLE001 - a broken later frame does not spoil frame 0
-                n_frames = None
+            n_frames: int | None = 1
+            if multi_frame:
+                try:
+                    n_frames = int(getattr(im, "n_frames", 1))
+                except Exception:  # noqa: BLE001 - a broken later frame does not spoil frame 0
+                    n_frames = None
         except E.ImageLoadError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise _classify_decode_error(fmt, data, exc, limits) from None
         finally:
-            im.close()
+            if rgb is not im:  # closing would discard pixels that ``rgb`` still shares
+                im.close()
+    assert rgb is not None
     if orientation and orientation in _ORIENTATION_OPS:
         rgb = rgb.transpose(getattr(Image.Transpose, _ORIENTATION_OPS[orientation][0]))
     warns: list[FileWarning] = []

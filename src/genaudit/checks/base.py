@@ -49,6 +49,9 @@ class Check:
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
+    batched: ClassVar[bool] = False
+    """True for checks whose ``run_batch`` is faster than image-by-image (model inference).
+    Other checks run on each image right after it is decoded, while its pixels are in cache."""
 
     def __init__(self, options: Mapping[str, Any] | None = None, *, seed: int = 0) -> None:
         self.options = parse_options(self.Options, options, self.name)

@@ -20,7 +20,7 @@ HASH_FAMILIES: tuple[str, ...] = ("phash", "dhash", "ahash", "whash")
 
 @dataclass(frozen=True)
 class PHashOptions:
-    hashes: tuple[str, ...] = ("phash", "dhash")
+    hashes: tuple[str, ...] = ("phash",)
     """Which hash families to compute (phash, dhash, ahash, whash)."""
     hash_size: int = 8
     """Bits per side: 8 gives 64-bit hashes."""
@@ -55,8 +55,9 @@ class PerceptualHashCheck(Check):
             return CheckResult.skipped(
                 self.name, f"image is {image.width}×{image.height}, smaller than the {n}×{n} pixels"
                            f" a {n * n}-bit hash needs")
-        gray = image.pil.convert("L")
-        data: dict[str, Any] = {h: str(self._fns[h](gray, hash_size=n)) for h in self.options.hashes}
+        # imagehash converts to greyscale itself; with several hashes, convert once and share it.
+        src = image.pil if len(self.options.hashes) == 1 else image.pil.convert("L")
+        data: dict[str, Any] = {h: str(self._fns[h](src, hash_size=n)) for h in self.options.hashes}
         data["bits"] = n * n
         return CheckResult.ok(self.name, data, summary=" ".join(f"{h}={data[h]}" for h in self.options.hashes))
 
