@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import environment, print_table, write_json  # noqa: E402
+from _common import environment, print_table, write_json
 
 
 def _make_one(args: tuple[str, int, int, int]) -> str:

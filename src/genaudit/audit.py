@@ -51,6 +51,7 @@ from .results import (
     RunInfo,
     ScanReport,
     ScanSummary,
+    dumps_json,
 )
 
 RESULTS_FILE = "results.jsonl"
@@ -310,7 +311,7 @@ class _ResultsWriter:
         self._last_flush = time.monotonic()
 
     def _write(self, obj: dict[str, Any]) -> None:
-        self.fh.write(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n")
+        self.fh.write(dumps_json(obj) + "\n")
 
     def record(self, record: dict[str, Any]) -> None:
         self._write({"type": "file", "record": record})

@@ -637,7 +637,13 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[st
     ``exclude_dirs`` are directories (e.g. the report directory) that are never entered.
     """
     seen: set[str] = set()
-    skip_dirs = {os.path.realpath(d) for d in exclude_dirs}
+    skip_dirs: set[tuple[int, int]] = set()
+    for d in exclude_dirs:
+        try:
+            st = os.stat(d)
+            skip_dirs.add((st.st_dev, st.st_ino))
+        except OSError:
+            continue
 
     def emit(path: str, error: FileError | None = None) -> Iterator[InputItem]:
         key = os.path.abspath(path)
@@ -645,57 +651,70 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[st
             seen.add(key)
             yield InputItem(path, error)
 
-    def walk(top: str, root: str, ancestors: frozenset[tuple[int, int]]) -> Iterator[InputItem]:
+    def list_dir(top: str) -> list[os.DirEntry[str]] | FileError:
         try:
             with os.scandir(top) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                return sorted(it, key=lambda e: e.name)
         except PermissionError:
-            yield from emit(top, FileError(E.PERMISSION_DENIED, "directory cannot be listed: permission denied"))
-            return
+            return FileError(E.PERMISSION_DENIED, "directory cannot be listed: permission denied")
         except OSError as exc:
-            yield from emit(top, FileError(E.READ_ERROR, f"directory cannot be listed: {exc.strerror or exc}"))
-            return
-        for entry in entries:
-            path = entry.path
-            rel = os.path.relpath(path, root)
-            if _excluded(rel, entry.name, exclude):
-                continue
+            return FileError(E.READ_ERROR, f"directory cannot be listed: {exc.strerror or exc}")
+
+    def entry_stat(entry: os.DirEntry[str]) -> tuple[os.stat_result | None, FileError | None]:
+        """Stat an entry, following a link; a problem becomes a FileError."""
+        try:
+            if not entry.is_symlink():
+                return entry.stat(follow_symlinks=False), None
             try:
-                is_link = entry.is_symlink()
-                if is_link:
-                    try:
-                        st = os.stat(path)
-                    except FileNotFoundError:
-                        target = os.readlink(path)
-                        yield from emit(path, FileError(E.BROKEN_SYMLINK,
-                                                        f"symbolic link to missing target {target!r}"))
-                        continue
-                    except OSError as exc:
-                        if exc.errno == errno.ELOOP:
-                            yield from emit(path, FileError(E.SYMLINK_LOOP,
-                                                            "symbolic link loop (too many levels)"))
-                            continue
-                        raise
-                else:
-                    st = entry.stat(follow_symlinks=False)
-            except PermissionError:
-                yield from emit(path, FileError(E.PERMISSION_DENIED, "cannot stat: permission denied"))
-                continue
+                return os.stat(entry.path), None
+            except FileNotFoundError:
+                return None, FileError(E.BROKEN_SYMLINK, f"symbolic link to missing target {os.readlink(entry.path)!r}")
             except OSError as exc:
-                yield from emit(path, FileError(E.READ_ERROR, f"cannot stat: {exc.strerror or exc}"))
+                if exc.errno == errno.ELOOP:
+                    return None, FileError(E.SYMLINK_LOOP, "symbolic link loop (too many levels)")
+                raise
+        except PermissionError:
+            return None, FileError(E.PERMISSION_DENIED, "cannot stat: permission denied")
+        except OSError as exc:
+            return None, FileError(E.READ_ERROR, f"cannot stat: {exc.strerror or exc}")
+
+    def walk(top: str, top_key: tuple[int, int]) -> Iterator[InputItem]:
+        """Depth-first, sorted, with an explicit stack (no recursion limit on deep trees)."""
+        listing = list_dir(top)
+        if isinstance(listing, FileError):
+            yield from emit(top, listing)
+            return
+        # Each frame: the remaining entries of one directory and the directories above it.
+        stack: list[tuple[list[os.DirEntry[str]], int, frozenset[tuple[int, int]]]] = [
+            (listing, 0, frozenset({top_key}))]
+        while stack:
+            entries, i, ancestors = stack.pop()
+            if i >= len(entries):
                 continue
-            if stat.S_ISDIR(st.st_mode):
-                if os.path.realpath(path) in skip_dirs:
-                    continue
-                key = (st.st_dev, st.st_ino)
-                if key in ancestors:
-                    target = os.readlink(path) if is_link else path
-                    yield from emit(path, FileError(
-                        E.SYMLINK_LOOP, f"link to {target!r} leads back to a directory being walked: not followed"))
-                    continue
-                yield from walk(path, root, ancestors | {key})
+            entry = entries[i]
+            stack.append((entries, i + 1, ancestors))
+            if _excluded(os.path.relpath(entry.path, top), entry.name, exclude):
+                continue
+            st, error = entry_stat(entry)
+            if st is None:
+                yield from emit(entry.path, error)
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                yield from emit(entry.path)
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in skip_dirs:
+                continue
+            if key in ancestors:
+                target = os.readlink(entry.path) if entry.is_symlink() else entry.path
+                yield from emit(entry.path, FileError(
+                    E.SYMLINK_LOOP, f"link to {target!r} leads back to a directory being walked: not followed"))
+                continue
+            sub = list_dir(entry.path)
+            if isinstance(sub, FileError):
+                yield from emit(entry.path, sub)
             else:
-                yield from emit(path)
+                stack.append((sub, 0, ancestors | {key}))
 
     for raw in paths:
         p = os.fspath(raw)
@@ -717,6 +736,6 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[st
                 yield from emit(p, FileError(E.READ_ERROR, f"cannot stat: {exc.strerror or exc}"))
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from walk(p, p, frozenset({(st.st_dev, st.st_ino)}))
+            yield from walk(p, (st.st_dev, st.st_ino))
         else:
             yield from emit(p)

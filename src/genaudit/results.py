@@ -14,6 +14,7 @@ True
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,6 +25,19 @@ CheckStatus = Literal["ok", "finding", "skipped", "error"]
 FileStatus = Literal["ok", "error"]
 CHECK_STATUSES: tuple[str, ...] = ("ok", "finding", "skipped", "error")
 FAIL_ON_CHOICES: tuple[str, ...] = ("findings", "errors", "never")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def dumps_json(obj: Any, indent: int | None = None) -> str:
+    """JSON text that is always valid UTF-8.
+
+    File names that are not valid UTF-8 reach Python as lone surrogates (``\\udcff``); they are
+    written as ``\\u`` escapes, which ``json.loads`` turns back into the same string.
+    """
+    text = json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _plain(value: Any) -> Any:
@@ -394,7 +408,7 @@ class ScanReport:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+        return dumps_json(self.to_dict(), indent=indent)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ScanReport:

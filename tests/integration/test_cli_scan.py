@@ -149,3 +149,55 @@ def test_demo_runs_and_points_to_its_report(run_cli: CliRunner, tmp_path: Path) 
     assert {"truncated", "empty_file", "not_an_image", "too_large"} <= codes
     assert rep["summary"]["with_findings"] >= 2
     assert rep["summary"]["ok"] >= 8
+
+
+def _jpeg_declaring(width: int, height: int) -> bytes:
+    """A JPEG whose SOF0 header declares width×height (the scan data is missing)."""
+    from tests.corpus import encode, photo
+
+    data = bytearray(encode(photo(), "JPEG"))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_more_hostile_inputs(run_cli: CliRunner, tmp_path: Path) -> None:
+    import zlib
+
+    from PIL.PngImagePlugin import PngInfo
+
+    from tests.corpus import encode, photo
+
+    root = tmp_path / "h"
+    root.mkdir()
+    (root / os.fsdecode(b"not-utf8-\xff.png")).write_bytes(encode(photo(), "PNG"))
+    deep = root / "deep"
+    deep.mkdir()
+    cwd = os.getcwd()
+    try:  # 1,100 nested folders: deeper than Python's recursion limit
+        os.chdir(deep)
+        for _ in range(1100):
+            os.mkdir("d")
+            os.chdir("d")
+        with open("bottom.png", "wb") as fh:
+            fh.write(encode(photo(), "PNG"))
+    finally:
+        os.chdir(cwd)
+    (root / "folder.png").mkdir()
+    os.mkfifo(root / "pipe.jpg")
+    info = PngInfo()
+    info.add_text("bomb", "A" * 30_000_000, zip=True)  # a zTXt chunk inflating to 30 MB
+    (root / "ztxt_bomb.png").write_bytes(encode(photo(), "PNG", pnginfo=info))
+    (root / "huge.jpg").write_bytes(_jpeg_declaring(65_000, 65_000))
+    assert len(zlib.compress(b"A" * 30_000_000)) < 100_000
+    out = tmp_path / "rep"
+    r = run_cli("scan", str(root), "--report-dir", str(out), "-q", timeout=120)
+    assert r.returncode == 1, r.stderr
+    rep = _report(out)
+    got = {os.path.relpath(f["path"], root).split(os.sep)[-1]: (f["error"] or {}).get("code", "ok")
+           for f in rep["files"]}
+    assert got == {os.fsdecode(b"not-utf8-\xff.png"): "ok", "bottom.png": "ok", "pipe.jpg": "not_a_regular_file",
+                   "ztxt_bomb.png": "too_large", "huge.jpg": "too_large"}
+    # The report is valid UTF-8 JSON and gives back the exact (undecodable) file name.
+    paths = [f["path"] for f in rep["files"]]
+    assert str(root / os.fsdecode(b"not-utf8-\xff.png")) in paths

@@ -37,7 +37,7 @@ def write_reports(report: ScanReport, directory: str | os.PathLike[str], formats
         target = os.path.join(d, f"report.{FORMATTERS[fmt].extension}")
         fd, tmp = tempfile.mkstemp(prefix=".report-", dir=d)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
                 fh.write(text)
             os.replace(tmp, target)
         except BaseException:
