@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=1000, help="number of images [1000]")
     ap.add_argument("--size", type=int, default=512, help="image side in pixels [512]")
     ap.add_argument("--jobs", type=int, default=0, help="genaudit worker processes; 0 = cores [0]")
-    ap.add_argument("--repeats", type=int, default=3, help="timed repetitions of each side (median) [3]")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repetitions of each side, interleaved (median) [5]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--images-dir", help="keep the generated images here and reuse them on the next run")
     ap.add_argument("--json", default="benchmarks/results/scan_throughput.json")
