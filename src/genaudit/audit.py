@@ -531,15 +531,18 @@ class Auditor:
         config_dict = self.config.to_dict()
         pool: ProcessPoolExecutor | None = None
         inflight: dict[Future[Any], list[_Task]] = {}
+        alone: set[Future[Any]] = set()
         try:
             while pending or suspects or inflight:
                 if pool is None:
                     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                                initargs=(config_dict, extra_checks()))
                 if suspects:
-                    if not inflight:
+                    if not inflight:  # a suspect runs alone, so a crash now can only be its own
                         batch = suspects.popleft()
-                        inflight[pool.submit(_worker_process, batch)] = batch
+                        fut = pool.submit(_worker_process, batch)
+                        inflight[fut] = batch
+                        alone.add(fut)
                 else:
                     while pending and len(inflight) < 2 * jobs:
                         batch = pending.popleft()
@@ -548,11 +551,13 @@ class Auditor:
                 broken = False
                 for fut in finished:
                     batch = inflight.pop(fut)
+                    was_alone = fut in alone
+                    alone.discard(fut)
                     try:
                         on_batch(*fut.result())
                     except BrokenProcessPool:
                         broken = True
-                        if len(batch) == 1 and not inflight:
+                        if was_alone:
                             # Alone in the pool and it still crashed it: this file is the cause.
                             t = batch[0]
                             rec = ImageAudit.failed(t.path, FileError(
@@ -566,6 +571,7 @@ class Auditor:
                         fut.cancel()
                         suspects.extend([t] for t in batch)
                     inflight.clear()
+                    alone.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = None
         finally:

@@ -45,10 +45,11 @@ def test_a_raising_check_only_fails_its_image(tmp_path: Path, jobs: int) -> None
 
 
 @pytest.mark.usefixtures("misbehaving_checks")
-def test_a_crashing_worker_is_isolated_to_its_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_a_crashing_worker_is_isolated_to_its_file(tmp_path: Path, batch_size: int) -> None:
     widths = [20, 21, 22, misbehaving.CRASH_WIDTH, 23, 24, 25, 26, 27]
     d = _folder(tmp_path, widths)
-    report = genaudit.scan(d, checks=("crashing",), jobs=2, batch_size=2)
+    report = genaudit.scan(d, checks=("crashing",), jobs=2, batch_size=batch_size)
     assert [f.status for f in report.files] == ["ok"] * 3 + ["error"] + ["ok"] * 5
     crashed = report.files[3]
     assert crashed.error is not None and crashed.error.code == E.INTERNAL_ERROR
