@@ -25,6 +25,10 @@ fi
 if ! .venv/bin/python -c "import genaudit" 2>/dev/null \
     || [ pyproject.toml -nt .venv/.genaudit-installed ]; then
     echo "setup: installing genaudit and its dependencies into .venv (first run takes ~2 minutes)" >&2
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+    if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" >.venv/pip-install.log 2>&1; then
+        grep -v "is ignored: it is neither a file nor a directory" .venv/pip-install.log | tail -40 >&2
+        echo "setup: pip install failed (full log: .venv/pip-install.log)" >&2
+        exit 1
+    fi
     touch .venv/.genaudit-installed
 fi
