@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 SCHEMA_VERSION = "1.0"
 
@@ -50,9 +50,7 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class FileError:
-    """Why a file could not be audited. ``code`` is one of :data:`genaudit.errors.ERROR_CODES`."""
-
+class _CodedMessage:
     code: str
     message: str
 
@@ -60,23 +58,18 @@ class FileError:
         return {"code": self.code, "message": self.message}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FileError:
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
         return cls(code=str(d["code"]), message=str(d["message"]))
 
 
 @dataclass(frozen=True)
-class FileWarning:
+class FileError(_CodedMessage):
+    """Why a file could not be audited. ``code`` is one of :data:`genaudit.errors.ERROR_CODES`."""
+
+
+@dataclass(frozen=True)
+class FileWarning(_CodedMessage):
     """A non-fatal observation about a file (e.g. its extension does not match its content)."""
-
-    code: str
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FileWarning:
-        return cls(code=str(d["code"]), message=str(d["message"]))
 
 
 @dataclass(frozen=True)
