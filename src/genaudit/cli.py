@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ._version import __version__
-from .errors import ConfigError
+from .errors import ConfigError, GenauditError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -205,6 +205,74 @@ def demo(out_dir: str, jobs: int) -> int:
     return EXIT_OK
 
 
+@cli.group()
+def models() -> None:
+    """Bundled reference generators (Fashion-MNIST GAN, VAE, DDPM)."""
+
+
+@models.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also list evaluation classifiers.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def models_list(show_all: bool, as_json: bool) -> int:
+    """List the bundled models with their checkpoint sha256 and training facts."""
+    from .models import list_models
+
+    infos = list_models(include_classifiers=show_all)
+    if as_json:
+        click.echo(json.dumps([{"name": m.name, "arch": m.arch, "file": m.file, "sha256": m.sha256,
+                                "description": m.description, "sampler": m.sampler,
+                                "parameters": m.meta.get("parameters"), "steps": m.meta.get("steps"),
+                                "hardware": m.meta.get("hardware")} for m in infos], indent=2))
+        return EXIT_OK
+    for m in infos:
+        params = m.meta.get("parameters")
+        click.echo(f"{m.name:<22} {m.arch:<10} {(params or 0) / 1e6:5.2f}M params  sha256 {m.sha256[:12]}  "
+                   f"{m.description}")
+    return EXIT_OK
+
+
+@models.command("sample")
+@click.argument("name")
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True, help="Number of images.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--labels", help="Comma-separated class labels, cycled over the samples (default: all classes).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), help="DDPM: sampling steps (DDIM).")
+@click.option("--guidance", type=float, help="DDPM: classifier-free guidance scale.")
+def models_sample(name: str, count: int, seed: int, out_dir: str, labels: str | None, batch_size: int,
+                  steps: int | None, guidance: float | None) -> int:
+    """Sample a bundled generator into PNG files (label, seed and model recorded in text chunks)."""
+    from .io import write_png
+    from .models import load
+
+    gen = load(name)
+    ys: list[int] | None = None
+    if labels:
+        try:
+            cycle = [int(v) for v in labels.split(",") if v.strip()]
+        except ValueError:
+            raise click.BadParameter(f"expected integers, got {labels!r}", param_hint="--labels") from None
+        if not cycle:
+            raise click.BadParameter("no labels given", param_hint="--labels")
+        ys = [cycle[i % len(cycle)] for i in range(count)]
+    sampler = {k: v for k, v in (("steps", steps), ("guidance", guidance)) if v is not None}
+    if sampler and gen.info.arch != "ddpm":
+        raise click.BadParameter(f"--steps/--guidance apply to DDPM models, not {gen.info.arch}")
+    try:
+        images = gen.sample(count, labels=ys, seed=seed, batch_size=batch_size, **sampler)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    ys = ys if ys is not None else gen.default_labels(count)
+    for i, (img, y) in enumerate(zip(images, ys, strict=True)):
+        text = {"genaudit:model": name, "genaudit:checkpoint_sha256": gen.sha256, "genaudit:seed": str(seed),
+                "genaudit:index": str(i), "genaudit:label": str(y), "genaudit:class": gen.classes[y],
+                "genaudit:sampler": json.dumps({**gen.info.sampler, **sampler}, sort_keys=True)}
+        write_png(os.path.join(out_dir, f"{name}_seed{seed}_{i:05d}_label{y}.png"), img, text)
+    click.echo(f"wrote {count} images to {out_dir}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the CLI and turns every failure into a one-line message + exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -222,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         _err(exc.format_message())
         sys.exit(EXIT_USAGE)
-    except ConfigError as exc:
+    except (ConfigError, GenauditError) as exc:
         _err(str(exc))
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:

@@ -603,6 +603,42 @@ def load_any(obj: Any) -> LoadedImage:
     return load_array(obj)
 
 
+def encode_png(image: Any, text: dict[str, str] | None = None) -> bytes:
+    """Encode an array ((H, W) grey, (H, W, 3) RGB, uint8) or ``PIL.Image`` as PNG with text chunks."""
+    import io as _io
+
+    import numpy as np
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    img = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
+    info = PngInfo()
+    for k, v in (text or {}).items():
+        info.add_text(k, v)
+    buf = _io.BytesIO()
+    img.save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def write_png(path: str | os.PathLike[str], image: Any, text: dict[str, str] | None = None) -> str:
+    """Write :func:`encode_png` output atomically (temp file + rename). Returns the path."""
+    import tempfile
+
+    p = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(p))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(encode_png(image, text))
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
 def _pixel_sha256(rgb: Image.Image) -> str:
     h = hashlib.sha256()
     h.update(f"{rgb.width}x{rgb.height}:RGB:".encode())

@@ -7,7 +7,6 @@ and scikit-image's data when it is installed) and Fashion-MNIST from the Debian 
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import io
 import os
@@ -16,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+from .datasets import FASHION_MNIST_DIR
 
 
 def _package_dir(name: str) -> str | None:
@@ -56,29 +55,12 @@ def load_photos(max_side: int | None = None) -> Iterator[tuple[str, Any]]:
 
 def fashion_mnist(split: str = "t10k", limit: int | None = None,
                   directory: str = FASHION_MNIST_DIR) -> tuple[Any, Any]:
-    """Fashion-MNIST images (N, 28, 28) uint8 and labels (N,) from the IDX files.
+    """Fashion-MNIST images (N, 28, 28) uint8 and labels (N,) from the IDX files (``t10k``/``test``
+    or ``train``). Raises FileNotFoundError naming the Debian package when the files are missing."""
+    from .datasets import load_fashion_mnist
 
-    Raises FileNotFoundError naming the Debian package when the files are missing.
-    """
-    import numpy as np
-
-    img_path = os.path.join(directory, f"{split}-images-idx3-ubyte.gz")
-    lbl_path = os.path.join(directory, f"{split}-labels-idx1-ubyte.gz")
-    if not os.path.isfile(img_path):
-        raise FileNotFoundError(f"{img_path} not found: install the Debian package dataset-fashion-mnist"
-                                " (scripts/setup.sh does)")
-    with gzip.open(img_path, "rb") as fh:
-        magic, n, rows, cols = struct.unpack(">IIII", fh.read(16))
-        if magic != 2051:
-            raise ValueError(f"{img_path} is not an IDX image file (magic {magic})")
-        count = n if limit is None else min(n, limit)
-        images = np.frombuffer(fh.read(count * rows * cols), dtype=np.uint8).reshape(count, rows, cols)
-    with gzip.open(lbl_path, "rb") as fh:
-        magic, n = struct.unpack(">II", fh.read(8))
-        if magic != 2049:
-            raise ValueError(f"{lbl_path} is not an IDX label file (magic {magic})")
-        labels = np.frombuffer(fh.read(count), dtype=np.uint8)
-    return images, labels
+    images, labels = load_fashion_mnist("test" if split in ("t10k", "test") else split, directory)
+    return (images, labels) if limit is None else (images[:limit], labels[:limit])
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""Training code paths of the reference models, with tiny configs (seconds on CPU)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reference_models import ddpm, gan, train, vae
+from reference_models.common import read_checkpoint, to_tensor
+
+TINY = {
+    "ddpm": ["--set", "base_channels=8", "--set", "channel_mult=[1,2]", "--set", "attention_levels=[1]"],
+    "gan": ["--set", "g_channels=8", "--set", "d_channels=8", "--set", "z_dim=8"],
+    "vae": ["--set", "channels_hidden=8", "--set", "z_dim=4"],
+    "classifier": ["--set", "width=4", "--set", "feature_dim=16"],
+}
+
+
+@pytest.mark.parametrize("arch", sorted(TINY))
+def test_train_cli_writes_a_registered_checkpoint(arch: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{arch}.safetensors"
+    manifest = tmp_path / "manifest.json"
+    result = train.main(["--model", arch, "--steps", "3", "--batch-size", "16", "--seed", "1", "--out", str(out),
+                         "--register", f"tiny-{arch}", "--manifest", str(manifest), "--description", "tiny",
+                         "--log-every", "1", *TINY[arch]])
+    assert result["steps"] == 3
+    assert all(math.isfinite(v) for v in result["last_losses"].values())
+    tensors, info = read_checkpoint(str(out), expected_sha256=result["sha256"])
+    assert info.arch == arch and info.meta["steps"] == 3 and info.meta["seed"] == 1
+    assert info.meta["hardware"] and info.meta["wall_time_s"] >= 0
+    entry = json.loads(manifest.read_text())["models"][f"tiny-{arch}"]
+    assert entry["sha256"] == result["sha256"] and entry["file"] == out.name and entry["description"] == "tiny"
+    assert tensors
+
+
+def test_subset_training_records_its_indices(tmp_path: Path) -> None:
+    out = tmp_path / "m.safetensors"
+    train.main(["--model", "vae", "--steps", "2", "--batch-size", "8", "--subset", "16", "--seed", "3",
+                "--out", str(out), *TINY["vae"]])
+    _, info = read_checkpoint(str(out))
+    idx = info.meta["train_indices"]
+    assert len(idx) == 16 == len(set(idx)) and all(0 <= i < 60_000 for i in idx)
+    again = tmp_path / "m2.safetensors"
+    train.main(["--model", "vae", "--steps", "2", "--batch-size", "8", "--subset", "16", "--seed", "3",
+                "--out", str(again), *TINY["vae"]])
+    assert read_checkpoint(str(again))[1].meta["train_indices"] == idx  # the seed decides the subset
+
+
+def test_time_budget_stops_training(tmp_path: Path) -> None:
+    result = train.main(["--model", "vae", "--steps", "100000", "--batch-size", "8", "--max-minutes", "0.02",
+                         "--out", str(tmp_path / "b.safetensors"), *TINY["vae"]])
+    assert result["stopped_at_time_budget"] and result["steps"] < 100000
+
+
+def test_ddpm_loss_goes_down_when_fitting_a_few_images() -> None:
+    torch.manual_seed(0)
+    model = ddpm.build(ddpm.Config(base_channels=16, channel_mult=(1, 2), attention_levels=()))
+    x = to_tensor(np.random.default_rng(0).integers(0, 255, (8, 28, 28), dtype=np.uint8))
+    y = torch.arange(8) % 10
+    opt = torch.optim.AdamW(model.parameters(), 2e-3)
+    g = torch.Generator().manual_seed(0)
+
+    def eval_loss() -> float:
+        return float(sum(model.loss(x, y, torch.Generator().manual_seed(s)).item() for s in range(4)) / 4)
+
+    before = eval_loss()
+    for _ in range(60):
+        ddpm.train_step(model, x, y, opt, g)
+    assert eval_loss() < 0.8 * before
+
+
+def test_cosine_schedule_shape() -> None:
+    ab = ddpm.cosine_alpha_bar(1000)
+    assert ab.shape == (1001,) and ab[0] == 1.0
+    assert bool((ab[1:] < ab[:-1]).all()) and float(ab[-1]) < 1e-4
+    assert 0.45 < float(ab[500]) < 0.55  # the cosine schedule is near 0.5 half way
+
+
+def test_ddim_recovers_x0_from_an_oracle_noise_predictor() -> None:
+    """With ε predicted exactly, deterministic DDIM maps x_T back to the data point it came from."""
+    cfg = ddpm.Config(base_channels=8, channel_mult=(1,), attention_levels=())
+    model = ddpm.build(cfg)
+    x0 = torch.rand(3, 1, 28, 28) * 2 - 1
+    noise = torch.randn(3, 1, 28, 28)
+    ab_T = model.alpha_bar[-1]
+    x_T = ab_T.sqrt() * x0 + (1 - ab_T).sqrt() * noise
+
+    class Oracle(torch.nn.Module):
+        def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            ab = model.alpha_bar[t].view(-1, 1, 1, 1)
+            return (x - ab.sqrt() * x0.repeat(x.shape[0] // 3, 1, 1, 1)) / (1 - ab).sqrt()
+
+    model.unet = Oracle()
+    out = model.sample(x_T, torch.zeros(3, dtype=torch.long), steps=20, guidance=1.0)
+    torch.testing.assert_close(out, x0, atol=1e-4, rtol=0)
+    out_cfg = model.sample(x_T, torch.zeros(3, dtype=torch.long), steps=7, guidance=3.0)
+    torch.testing.assert_close(out_cfg, x0, atol=1e-4, rtol=0)  # both branches agree: guidance is a no-op
+
+
+def test_vae_kl_and_generation_range() -> None:
+    model = vae.build(vae.Config(channels_hidden=8, z_dim=4)).eval()
+    x = to_tensor(np.zeros((2, 28, 28), np.uint8))
+    with torch.no_grad():
+        loss, rec, kl = model.loss(x, torch.tensor([0, 1]))
+    assert torch.isclose(loss, rec + kl) and float(kl) >= 0
+    img = vae.generate(model, torch.randn(5, 4), torch.arange(5))
+    assert img.shape == (5, 1, 28, 28) and float(img.min()) >= -1 and float(img.max()) <= 1
+
+
+def test_gan_step_updates_both_networks() -> None:
+    cfg = gan.Config(g_channels=8, d_channels=8, z_dim=8)
+    model = gan.build(cfg)
+    g_opt = torch.optim.Adam(model.generator.parameters(), 1e-3)
+    d_opt = torch.optim.Adam(model.discriminator.parameters(), 1e-3)
+    before_g = [p.detach().clone() for p in model.generator.parameters()]
+    before_d = [p.detach().clone() for p in model.discriminator.parameters()]
+    x = to_tensor(np.random.default_rng(1).integers(0, 255, (6, 28, 28), dtype=np.uint8))
+    losses = gan.train_step(model, x, torch.arange(6) % 10, (g_opt, d_opt), torch.Generator().manual_seed(0))
+    assert all(math.isfinite(v) for v in losses.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, model.generator.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, model.discriminator.parameters(), strict=True))
+    model.eval()
+    img = gan.generate(model, torch.randn(4, 8), torch.arange(4))
+    assert img.shape == (4, 1, 28, 28) and float(img.abs().max()) <= 1
+
+
+def test_image_folder_as_training_data(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from genaudit.datasets import load_image_folder
+
+    for cls, value in (("cats", 40), ("dogs", 200)):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new("RGB", (40, 30), (value, value, value)).save(tmp_path / cls / f"{i}.png")
+    images, labels, names = load_image_folder(str(tmp_path))
+    assert images.shape == (6, 28, 28) and names == ["cats", "dogs"]
+    assert list(labels) == [0, 0, 0, 1, 1, 1] and images[0].mean() == pytest.approx(40, abs=1)
+    (tmp_path / "dogs" / "broken.png").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="broken.png: not_an_image"):
+        load_image_folder(str(tmp_path))
