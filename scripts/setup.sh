@@ -8,6 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Debian packages: Fashion-MNIST is the training set of the reference generators.
 debs=()
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || debs+=(dataset-fashion-mnist)
+# opencv-doc: ~30 colour photographs for the watermark and memorization benchmarks and tests
+[ -e /usr/share/doc/opencv-doc/examples/data/baboon.jpg ] || debs+=(opencv-doc)
 if [ "${#debs[@]}" -gt 0 ]; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

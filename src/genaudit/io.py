@@ -94,7 +94,14 @@ class LoadedImage:
     path: str | None = None
     raw: bytes = b""
     metadata: ImageMetadata = field(default_factory=ImageMetadata)
+    alpha: np.ndarray | None = field(default=None, repr=False)
+    """The original alpha channel (uint8, H×W) when the image had one; ``pil`` is composited."""
     _array: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def is_grey(self) -> bool:
+        """Was the source greyscale (any bit depth, with or without alpha)?"""
+        return self.info.original_mode.split("/")[0] in GREY_MODES
 
     @property
     def array(self) -> np.ndarray:
@@ -413,7 +420,8 @@ def _extract_metadata(im: Image.Image, data: bytes) -> tuple[ImageMetadata, int 
 
 
 def _to_rgb(im: Image.Image) -> tuple[Image.Image, bool, int]:
-    """Convert any Pillow mode to RGB uint8. Returns (rgb, had_alpha, bit_depth)."""
+    """Convert any Pillow mode to RGB uint8 (alpha composited over white).
+    Returns (rgb, had_alpha, bit_depth); see :func:`alpha_of` for the alpha channel itself."""
     import numpy as np
     from PIL import Image
 
@@ -455,6 +463,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
 
     Raises :class:`~genaudit.errors.ImageLoadError` with a specific code.
     """
+    import numpy as np
     from PIL import Image, ImageFile, UnidentifiedImageError
 
     if not data:
@@ -479,6 +488,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
         except Exception as exc:  # noqa: BLE001 - every decoder failure becomes data
             raise _classify_decode_error(fmt, data, exc, limits) from None
         rgb: Image.Image | None = None
+        alpha: np.ndarray | None = None
         try:
             w, h = im.size
             if w <= 0 or h <= 0:
@@ -499,6 +509,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
                     ImageFile.LOAD_TRUNCATED_IMAGES = prev
             metadata, orientation = _extract_metadata(im, data)
             rgb, has_alpha, depth = _to_rgb(im)
+            alpha = alpha_of(im) if has_alpha else None
             multi_frame = fmt not in ("png", "jpeg", "bmp") or bool(getattr(im, "is_animated", False))
             if rgb is im and multi_frame:
                 # Counting frames below seeks, which would replace these pixels: keep a copy.
@@ -520,7 +531,10 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
                 im.close()
     assert rgb is not None
     if orientation and orientation in _ORIENTATION_OPS:
-        rgb = rgb.transpose(getattr(Image.Transpose, _ORIENTATION_OPS[orientation][0]))
+        op = getattr(Image.Transpose, _ORIENTATION_OPS[orientation][0])
+        rgb = rgb.transpose(op)
+        if alpha is not None:
+            alpha = np.asarray(Image.fromarray(alpha).transpose(op))
     warns: list[FileWarning] = []
     if path is not None:
         ext = os.path.splitext(path)[1].lower()
@@ -532,7 +546,19 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
         format=fmt, width=rgb.width, height=rgb.height, original_mode=original_mode, bit_depth=depth,
         n_frames=n_frames, has_alpha=has_alpha, exif_orientation=orientation, warnings=tuple(warns))
     return LoadedImage(pil=rgb, info=info, sha256=sha, size_bytes=len(data), path=path, raw=data,
-                       metadata=metadata)
+                       metadata=metadata, alpha=alpha)
+
+
+def alpha_of(im: Image.Image) -> np.ndarray | None:
+    """The alpha channel (uint8, H×W) of an image that has one, else None."""
+    import numpy as np
+
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
+        return np.asarray(im.convert("RGBA"))[:, :, 3].copy()
+    return None
+
+
+GREY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 def load_pil(image: Image.Image, *, path: str | None = None) -> LoadedImage:
@@ -543,6 +569,7 @@ def load_pil(image: Image.Image, *, path: str | None = None) -> LoadedImage:
         raise TypeError(f"expected a PIL.Image.Image, got {type(image).__name__}")
     image.load()
     rgb, has_alpha, depth = _to_rgb(image)
+    alpha = alpha_of(image) if has_alpha else None
     if rgb is image:
         rgb = image.copy()
     rgb = rgb.convert("RGB") if rgb.mode != "RGB" else rgb
@@ -550,7 +577,7 @@ def load_pil(image: Image.Image, *, path: str | None = None) -> LoadedImage:
     sha = _pixel_sha256(rgb)
     info = ImageInfo(format="memory", width=rgb.width, height=rgb.height, original_mode=image.mode,
                      bit_depth=depth, n_frames=1, has_alpha=has_alpha)
-    return LoadedImage(pil=rgb, info=info, sha256=sha, size_bytes=0, path=path, metadata=meta)
+    return LoadedImage(pil=rgb, info=info, sha256=sha, size_bytes=0, path=path, metadata=meta, alpha=alpha)
 
 
 def load_array(array: Any, *, path: str | None = None) -> LoadedImage:

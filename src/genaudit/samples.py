@@ -41,6 +41,57 @@ def photo_paths() -> list[str]:
     return sorted(found)
 
 
+OPENCV_SAMPLES_DIR = "/usr/share/doc/opencv-doc/examples/data"
+#: colour photographs among opencv-doc's sample data (renders, logos, charts and text left out)
+OPENCV_PHOTOS = (
+    "aero1.jpg", "aero3.jpg", "aloeL.jpg", "aloeR.jpg", "apple.jpg", "baboon.jpg", "board.jpg", "building.jpg",
+    "butterfly.jpg", "ela_original.jpg", "fruits.jpg", "graf1.png", "graf3.png", "home.jpg", "left.jpg",
+    "right.jpg", "leuvenA.jpg", "leuvenB.jpg", "licenseplate_motion.jpg", "messi5.jpg", "orange.jpg",
+    "pca_test1.jpg", "rubberwhale1.png", "rubberwhale2.png", "smarties.png", "squirrel_cls.jpg", "stuff.jpg",
+    "pic1.png", "pic2.png", "pic3.png", "pic4.png", "pic5.png", "pic6.png",
+)
+#: colour photographs in scikit-image's bundled data
+SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+                  "motorcycle_right.png", "hubble_deep_field.jpg", "immunohistochemistry.png", "retina.jpg")
+
+
+def natural_photo_paths() -> list[str]:
+    """Colour photographs available offline: scikit-learn's and scikit-image's sample photos and
+    opencv-doc's sample data (Debian package ``opencv-doc``, installed by scripts/setup.sh)."""
+    found = [p for p in photo_paths() if os.path.basename(p).startswith(("china", "flower"))]
+    ski = _package_dir("skimage")
+    if ski:
+        found += [os.path.join(ski, "data", f) for f in SKIMAGE_PHOTOS if os.path.isfile(os.path.join(ski, "data", f))]
+    found += [os.path.join(OPENCV_SAMPLES_DIR, f) for f in OPENCV_PHOTOS
+              if os.path.isfile(os.path.join(OPENCV_SAMPLES_DIR, f))]
+    return found
+
+
+def photo_crops(size: int, n: int, seed: int = 0, paths: list[str] | None = None) -> Iterator[tuple[str, Any]]:
+    """``n`` square RGB crops (uint8 arrays, ``size``²) of the natural photographs, deterministic for
+    a seed: each crop covers 55–100 % of a photo's shorter side at a random position, resized with
+    Lanczos. Photos are used in turn, so the crops spread over all of them."""
+    import numpy as np
+    from PIL import Image
+
+    paths = paths if paths is not None else natural_photo_paths()
+    if not paths:
+        raise FileNotFoundError("no natural photographs found (scikit-learn, scikit-image, opencv-doc)")
+    rng = np.random.default_rng(seed)
+    cache: dict[str, Any] = {}
+    for i in range(n):
+        path = paths[i % len(paths)]
+        if path not in cache:
+            with Image.open(path) as im:
+                cache[path] = im.convert("RGB")
+        img = cache[path]
+        w, h = img.size
+        side = int(min(w, h) * rng.uniform(0.55, 1.0))
+        x0, y0 = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+        crop = img.crop((x0, y0, x0 + side, y0 + side)).resize((size, size), Image.Resampling.LANCZOS)
+        yield f"{os.path.splitext(os.path.basename(path))[0]}_{i}", np.asarray(crop)
+
+
 def load_photos(max_side: int | None = None) -> Iterator[tuple[str, Any]]:
     """Yield ``(name, RGB PIL image)`` for every photograph from :func:`photo_paths`."""
     from PIL import Image
