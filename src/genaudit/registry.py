@@ -8,7 +8,7 @@ True
 >>> get_check_class("phahs")
 Traceback (most recent call last):
 ...
-genaudit.errors.UnknownCheckError: unknown check 'phahs' (did you mean 'phash'?); available: metadata, phash
+genaudit.errors.UnknownCheckError: unknown check 'phahs' (did you mean 'phash'?); available: metadata, phash, watermark
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ _BUILTIN: dict[str, CheckSpec] = {
                   " generator text chunks, C2PA manifest store)"),
         CheckSpec("phash", "genaudit.checks.phash:PerceptualHashCheck",
                   "perceptual hashes (phash, dhash, ahash, whash; imagehash-compatible hex)"),
+        CheckSpec("watermark", "genaudit.checks.watermark:WatermarkCheck",
+                  "keyed invisible watermark (genaudit tiled, dwtDct, dwtDctSvd, rivaGan):"
+                  " detected / not detected with an exact p-value"),
     )
 }
 _EXTRA: dict[str, CheckSpec] = {}

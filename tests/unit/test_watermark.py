@@ -1,0 +1,208 @@
+"""The watermark: round trips, keys, payloads, sizes and modes, attacks, and the exact null."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genaudit import watermark as wm
+from genaudit.watermark import attacks
+from genaudit.watermark.stats import binomial_pvalue, binomial_threshold, signed_rank_pvalue
+from tests.conftest import CliRunner
+from tests.corpus import photo
+
+KEY = wm.WatermarkKey.from_passphrase("tests")
+OTHER = wm.WatermarkKey.from_passphrase("someone else")
+
+
+def natural(size: int, seed: int = 0) -> np.ndarray:
+    from genaudit.samples import photo_crops
+
+    return next(photo_crops(size, 1, seed=seed))[1]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+
+
+@pytest.mark.parametrize("size", [(128, 128), (256, 256), (384, 200), (200, 512)])
+def test_round_trip_sizes(size: tuple[int, int]) -> None:
+    w, h = size
+    img = np.asarray(Image.fromarray(natural(512, seed=w + h)).resize((w, h), Image.Resampling.LANCZOS))
+    marked = wm.embed(img, KEY, payload="c0ffee42")
+    assert marked.shape == img.shape and marked.dtype == np.uint8
+    assert psnr(marked, img) >= 38.5
+    r = wm.verify(marked, KEY)
+    assert r.detected and r.p_value is not None and r.p_value < 1e-6
+    if min(w, h) >= 256:
+        assert r.payload == "c0ffee42"
+    assert not wm.verify(img, KEY).detected
+
+
+def test_wrong_key_is_never_detected() -> None:
+    ps = []
+    for seed in range(6):
+        marked = wm.embed(natural(256, seed), KEY, payload=7)
+        r = wm.verify(marked, OTHER)
+        assert not r.detected
+        ps.append(r.p_value)
+    assert min(ps) > 1e-4  # nowhere near the decision threshold
+
+
+def test_greyscale_and_alpha_are_preserved() -> None:
+    grey = Image.fromarray(natural(256, 3)).convert("L")
+    out = wm.embed(grey, KEY)
+    assert out.mode == "L" and wm.verify(out, KEY).detected
+    rgba = Image.fromarray(natural(256, 4)).convert("RGBA")
+    alpha = np.full((256, 256), 200, np.uint8)
+    alpha[:, :40] = 0
+    rgba.putalpha(Image.fromarray(alpha))
+    out = wm.embed(rgba, KEY, payload=1)
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out)[:, :, 3], alpha)
+    assert wm.verify(out, KEY).detected
+    la = np.dstack([natural(256, 5)[:, :, 0], np.full((256, 256), 255, np.uint8)])
+    out_la = wm.embed(la, KEY)
+    assert out_la.shape == (256, 256, 2) and np.array_equal(out_la[:, :, 1], la[:, :, 1])
+    sixteen = Image.fromarray((np.asarray(grey).astype(np.uint16) * 257))
+    assert wm.embed(sixteen, KEY).mode == "L"  # 16-bit greyscale comes back as 8-bit greyscale
+
+
+def test_tiny_images_are_handled_explicitly() -> None:
+    tiny = np.asarray(photo(0, (100, 90)))
+    with pytest.raises(wm.WatermarkError, match="needs at least 128×128"):
+        wm.embed(tiny, KEY)
+    r = wm.verify(tiny, KEY)
+    assert r.status == "skipped" and not r.detected and "128×128" in (r.reason or "")
+    for method in ("dwtDct", "dwtDctSvd", "rivaGan"):
+        with pytest.raises(wm.WatermarkError, match="256×256"):
+            wm.embed(tiny, KEY, method=method)
+        assert wm.verify(tiny, KEY, method=method).status == "skipped"
+    grey = np.zeros((300, 300), np.uint8)
+    assert "greyscale" in (wm.verify(grey, KEY, method="dwtDct").reason or "")
+
+
+@pytest.mark.parametrize("attack", ["jpeg_50", "resize_0.5", "crop_10", "rotate_2", "blur_1", "brightness_+20",
+                                    "contrast_-20", "noise_0.02", "webp_80"])
+def test_survives_attacks_at_512(attack: str) -> None:
+    img = natural(512, seed=11)
+    marked = wm.embed(img, KEY, payload="0badf00d")
+    r = wm.verify(attacks.apply(attack, marked, seed=1), KEY)
+    assert r.detected, r
+    assert r.payload == "0badf00d"
+
+
+def test_wrapped_method_round_trip() -> None:
+    img = natural(256, seed=2)
+    marked = wm.embed(img, KEY, method="dwtDctSvd")
+    r = wm.verify(marked, KEY, method="dwtDctSvd")
+    assert r.detected and r.bit_accuracy == 1.0
+    assert not wm.verify(marked, OTHER, method="dwtDctSvd").detected
+    with pytest.raises(wm.WatermarkError, match="payload"):
+        wm.embed(img, KEY, payload=1, method="dwtDct")
+
+
+def test_attacks_are_deterministic_and_do_what_they_say() -> None:
+    img = natural(256, seed=4)
+    for name in attacks.ATTACKS:
+        a, b = attacks.apply(name, img, seed=3), attacks.apply(name, img, seed=3)
+        assert np.array_equal(a, b), name
+    assert not np.array_equal(attacks.apply("noise_0.02", img, seed=1), attacks.apply("noise_0.02", img, seed=2))
+    assert attacks.apply("crop_25", img).shape == (192, 192, 3)
+    assert attacks.apply("resize_0.5", img).shape == img.shape
+    assert attacks.apply("chain_crop10_jpeg75_resize0.75", img).shape == (172, 172, 3)  # 230 px × 0.75
+    assert attacks.apply("brightness_+20", img).mean() > img.mean()
+    with pytest.raises(KeyError, match="did you mean"):
+        attacks.apply("jpeg_5O", img)
+
+
+def test_payload_and_key_validation(tmp_path: Path) -> None:
+    assert wm.parse_payload("0xC0FFEE42") == 0xC0FFEE42 and wm.parse_payload(5) == 5
+    for bad in ("xyz", 2**32, -1, 1.5):
+        with pytest.raises(wm.WatermarkError):
+            wm.parse_payload(bad)  # type: ignore[arg-type]
+    path = tmp_path / "k.json"
+    key = wm.generate_key()
+    wm.save_key(key, path)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert wm.load_key(path) == key
+    with pytest.raises(wm.WatermarkKeyError, match="refusing to overwrite"):
+        wm.save_key(key, path)
+    doc = json.loads(path.read_text())
+    doc["secret"] = "00" * 32
+    path.write_text(json.dumps(doc))
+    with pytest.raises(wm.WatermarkKeyError, match="key_id does not match"):
+        wm.load_key(path)
+    (tmp_path / "junk.json").write_text("{}")
+    with pytest.raises(wm.WatermarkKeyError, match="not a genaudit watermark key"):
+        wm.load_key(tmp_path / "junk.json")
+    assert key.key_id not in json.dumps(wm.verify(natural(256), key).details)  # results never hold the secret
+
+
+def test_exact_tests() -> None:
+    assert binomial_pvalue(32, 32) == 2.0**-32
+    assert binomial_threshold(32, 1e-6) == 30
+    rng = np.random.default_rng(0)
+    p = np.array([signed_rank_pvalue(rng.normal(size=50) * rng.choice([-1, 1], 50)) for _ in range(4000)])
+    for alpha in (0.1, 0.01):
+        assert abs((p <= alpha).mean() - alpha) < 4 * np.sqrt(alpha * (1 - alpha) / len(p))
+    assert signed_rank_pvalue(np.arange(1, 40)) == 2.0**-39
+
+
+@pytest.mark.slow
+def test_false_positive_rate_is_calibrated_on_unmarked_images() -> None:
+    """Null calibration on a smaller sample than the benchmark: 1,500 unwatermarked crops of real
+    photographs and reference-generator-sized images; the empirical FPR at 1e-2 must lie in its
+    binomial 99.9% interval, and nothing may reach 1e-6."""
+    from scipy.stats import binomtest
+
+    from genaudit.samples import photo_crops
+
+    key = wm.WatermarkKey.from_passphrase("null-calibration")
+    ps = [wm.verify(img, key).p_value for _, img in photo_crops(160, 1500, seed=99)]
+    ps = np.array(ps, dtype=float)
+    fp = int((ps <= 1e-2).sum())
+    ci = binomtest(fp, len(ps), 1e-2).proportion_ci(0.999)
+    assert ci.low <= 1e-2 <= ci.high, (fp, ci)
+    assert (ps <= 1e-6).sum() == 0
+
+
+def test_watermark_cli_and_scan_check(run_cli: CliRunner, tmp_path: Path) -> None:
+    key = tmp_path / "key.json"
+    assert run_cli("watermark", "keygen", "-o", str(key)).returncode == 0
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(natural(256, 1)).save(src / "a.png")
+    Image.fromarray(natural(256, 2)).convert("L").save(src / "b.jpg", quality=95)
+    (src / "broken.png").write_bytes(b"nope")
+    r = run_cli("watermark", "embed", str(src), "-o", str(tmp_path / "out"), "--key-file", str(key),
+                "--payload", "00c0ffee")
+    assert r.returncode == 1  # the broken file
+    assert "broken.png: not_an_image" in r.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "b.png"]
+    with Image.open(tmp_path / "out" / "b.png") as im:
+        assert im.mode == "L"
+    r = run_cli("watermark", "verify", str(tmp_path / "out"), "--key-file", str(key), "--json")
+    assert r.returncode == 0, r.stdout
+    docs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert all(d["detected"] and d["payload"] == "00c0ffee" for d in docs)
+    r = run_cli("watermark", "verify", str(src / "a.png"), "--key-file", str(key))
+    assert r.returncode == 1 and "not detected" in r.stdout
+    r = run_cli("scan", str(tmp_path / "out"), str(src / "a.png"), "--watermark-key-file", str(key),
+                "--report-dir", str(tmp_path / "rep"), "-q")
+    assert r.returncode == 1
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    status = {os.path.relpath(f["path"], tmp_path): f["checks"]["watermark"]["status"] for f in rep["files"]}
+    assert status == {"out/a.png": "finding", "out/b.png": "finding", "in/a.png": "ok"}
+    assert rep["summary"]["checks"]["watermark"]["detected"] == {"tiled": 2}
+    assert rep["checks"][-1]["params"]["key_id"] == wm.load_key(key).key_id
+    r = run_cli("scan", str(src / "a.png"), "--checks", "watermark", "--report-dir", str(tmp_path / "rep2"), "-q")
+    rep2 = json.loads((tmp_path / "rep2" / "report.json").read_text())
+    assert rep2["files"][0]["checks"]["watermark"]["status"] == "skipped"
+    r = run_cli("scan", str(src), "--watermark-key-file", str(tmp_path / "missing.json"))
+    assert r.returncode == 2 and "does not exist" in r.stderr
