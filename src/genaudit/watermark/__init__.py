@@ -1,9 +1,9 @@
 """Invisible watermarks with a statistical decision: embed a keyed payload, verify it later.
 
 >>> from genaudit import watermark
->>> import numpy as np
+>>> from genaudit.samples import photo_crops
 >>> key = watermark.WatermarkKey.from_passphrase("doctest")
->>> img = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+>>> _, img = next(photo_crops(256, 1, seed=0))
 >>> marked = watermark.embed(img, key, payload="c0ffee42")
 >>> r = watermark.verify(marked, key)
 >>> r.detected, r.payload, r.p_value < 1e-6
