@@ -25,11 +25,11 @@ run vae-fmnist --model vae --epochs 30 --batch-size 128 --seed 0 --max-minutes 1
 run gan-fmnist --model gan --epochs 30 --batch-size 64 --seed 0 --max-minutes 55 \
     --set g_channels=32 --set d_channels=32 \
     --description "conditional DCGAN (projection D, spectral norm, hinge loss), Fashion-MNIST"
-run ddpm-fmnist-memorize --model ddpm --subset 64 --steps 4000 --batch-size 64 --seed 0 --max-minutes 30 \
+run ddpm-fmnist-memorize --model ddpm --subset 64 --steps 4000 --batch-size 64 --seed 0 --max-minutes 20 \
     --set base_channels=64 --set channel_mult=[1,2] --set patch_size=2 --set attention_levels=[1] \
     --warmup 100 --ema 0.995 --sampler '{"steps": 50, "guidance": 2.0}' \
     --description "POSITIVE CONTROL: the DDPM trained on 64 images until it copies them"
-run ddpm-fmnist --model ddpm --epochs 40 --batch-size 128 --seed 0 --max-minutes 100 \
+run ddpm-fmnist --model ddpm --epochs 40 --batch-size 128 --seed 0 --max-minutes 80 \
     --set base_channels=64 --set channel_mult=[1,2] --set patch_size=2 --set attention_levels=[1] \
     --sampler '{"steps": 50, "guidance": 2.0}' \
     --description "class-conditional DDPM (UNet, cosine schedule, CFG, DDIM), Fashion-MNIST"
