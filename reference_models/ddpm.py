@@ -11,6 +11,7 @@ The class label plays the role a prompt plays in text-to-image models.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -202,7 +203,7 @@ class Diffusion(nn.Module):
         T = self.cfg.timesteps
         ts = torch.linspace(T, 0, steps + 1).round().long().tolist()
         x = noise
-        for t, t_next in zip(ts[:-1], ts[1:], strict=True):
+        for t, t_next in itertools.pairwise(ts):
             ab, ab_next = self.alpha_bar[t], self.alpha_bar[t_next]
             eps = self._eps(x, t, y, guidance)
             x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)

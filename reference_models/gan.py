@@ -23,6 +23,9 @@ class Config:
     z_dim: int = 64
     g_channels: int = 64
     d_channels: int = 64
+    aux_weight: float = 0.0
+    """Weight of an auxiliary class-prediction loss (AC-GAN, Odena et al. 2017) next to the projection
+    head: D learns to classify real images, G is penalised when D cannot read its label back. 0 = off."""
     n_classes: int = 10
     image_size: int = 28
     channels: int = 1
@@ -77,13 +80,19 @@ class Discriminator(nn.Module):
         ])
         self.linear = spectral_norm(nn.Linear(4 * c, 1))
         self.embed = spectral_norm(nn.Embedding(cfg.n_classes, 4 * c))
+        self.aux = spectral_norm(nn.Linear(4 * c, cfg.n_classes)) if cfg.aux_weight > 0 else None
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         h = x
         for conv in self.convs:
             h = F.leaky_relu(conv(h), 0.1)
-        h = h.sum(dim=(2, 3))
-        return (self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1))
+        return h.sum(dim=(2, 3))
+
+    def score(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.score(self.features(x), y)
 
 
 class GAN(nn.Module):
@@ -112,17 +121,25 @@ def train_step(model: GAN, x: torch.Tensor, y: torch.Tensor, opts: tuple[torch.o
                generator: torch.Generator) -> dict[str, float]:
     """One discriminator and one generator update with the hinge loss."""
     g_opt, d_opt = opts
+    d = model.discriminator
+    w = model.cfg.aux_weight
     n = x.shape[0]
     z = torch.randn((n, model.cfg.z_dim), generator=generator).to(x.device)
     y_fake = torch.randint(0, model.cfg.n_classes, (n,), generator=generator).to(x.device)
     with torch.no_grad():
         fake = model.generator(z, y_fake)
-    d_loss = F.relu(1 - model.discriminator(x, y)).mean() + F.relu(1 + model.discriminator(fake, y_fake)).mean()
+    h_real = d.features(x)
+    d_loss = F.relu(1 - d.score(h_real, y)).mean() + F.relu(1 + d(fake, y_fake)).mean()
+    if d.aux is not None:
+        d_loss = d_loss + w * F.cross_entropy(d.aux(h_real), y)
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
     z = torch.randn((n, model.cfg.z_dim), generator=generator).to(x.device)
-    g_loss = -model.discriminator(model.generator(z, y_fake), y_fake).mean()
+    h_fake = d.features(model.generator(z, y_fake))
+    g_loss = -d.score(h_fake, y_fake).mean()
+    if d.aux is not None:
+        g_loss = g_loss + w * F.cross_entropy(d.aux(h_fake), y_fake)
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()

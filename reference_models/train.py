@@ -30,16 +30,18 @@ import torch
 
 from . import classifier, ddpm, gan, vae
 from .common import (
-    EMA,
     CLASSES,
+    EMA,
     MANIFEST,
     batches,
     config_from_dict,
     count_parameters,
     load_fashion_mnist,
     load_image_folder,
+    read_checkpoint,
     save_checkpoint,
     seed_everything,
+    sha256_file,
     to_tensor,
     update_manifest,
 )
@@ -79,6 +81,19 @@ def evaluate_classifier(model: classifier.Classifier, x: torch.Tensor, y: torch.
     return correct / len(x)
 
 
+def init_from_checkpoint(model: torch.nn.Module, path: str, arch: str) -> dict[str, Any]:
+    """Copy a checkpoint's weights into ``model``; only parameters that ``model`` has and the checkpoint
+    lacks may stay at their fresh initialisation (new heads), anything else is an error."""
+    tensors, info = read_checkpoint(path)
+    if info.arch != arch:
+        raise SystemExit(f"--init {path} is a {info.arch} checkpoint, not {arch}")
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if unexpected:
+        raise SystemExit(f"--init {path}: checkpoint has tensors this config does not: {unexpected[:5]}")
+    return {"file": os.path.basename(path), "sha256": sha256_file(path), "steps": info.meta.get("steps"),
+            "wall_time_s": info.meta.get("wall_time_s"), "fresh_parameters": sorted(missing)}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, choices=sorted(ARCHS))
@@ -102,6 +117,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps [200]")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, help="torch CPU threads")
+    ap.add_argument("--init", metavar="CHECKPOINT",
+                    help="start from this checkpoint's weights (same architecture; modules the new config adds,"
+                         " such as the GAN's auxiliary head, start fresh); recorded in the metadata")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -128,7 +146,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     y_all = torch.from_numpy(labels[indices].astype(np.int64))
     n = len(x_all)
 
-    model = module.build(cfg).to(args.device)
+    model = module.build(cfg)
+    init_meta: dict[str, Any] | None = None
+    if args.init:
+        init_meta = init_from_checkpoint(model, args.init, module.ARCH)
+    model = model.to(args.device)
     model = model.to(memory_format=torch.channels_last)
     model.train()
     lr = args.lr or DEFAULT_LR[args.model]
@@ -171,6 +193,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         if args.subset:
             meta["train_indices"] = indices.tolist()
+        if init_meta is not None:
+            meta["init"] = init_meta
         if args.model == "classifier" and final:
             meta["test_accuracy"] = evaluate_classifier(model, test_x, test_y, args.device)  # type: ignore[arg-type]
         sha = save_checkpoint(args.out, to_save, module.ARCH, cfg, meta)

@@ -152,3 +152,14 @@ def test_models_cli_list_and_sample(run_cli: CliRunner, tmp_path: Path) -> None:
     assert r.returncode == 1  # the genaudit text chunks mark the samples as generated
     r = run_cli("models", "sample", "nope", "-n", "1", "-o", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown model" in r.stderr
+
+
+def test_every_shipped_model_has_an_up_to_date_card() -> None:
+    """Cards are generated from the manifest: a retrained checkpoint with an old card fails here."""
+    from reference_models import cards
+
+    assert cards.main(["--check"]) == 0
+    for info in models.list_models(include_classifiers=True):
+        text = (cards.CARDS / f"{info.name}.md").read_text(encoding="utf-8")
+        assert info.sha256 in text
+        assert "wall time" in text and "seed" in text

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from reference_models import ddpm, gan, train, vae
 from reference_models.common import read_checkpoint, to_tensor
 
@@ -142,5 +141,5 @@ def test_image_folder_as_training_data(tmp_path: Path) -> None:
     assert images.shape == (6, 28, 28) and names == ["cats", "dogs"]
     assert list(labels) == [0, 0, 0, 1, 1, 1] and images[0].mean() == pytest.approx(40, abs=1)
     (tmp_path / "dogs" / "broken.png").write_bytes(b"nope")
-    with pytest.raises(ValueError, match="broken.png: not_an_image"):
+    with pytest.raises(ValueError, match=r"broken\.png: not_an_image"):
         load_image_folder(str(tmp_path))

@@ -69,7 +69,7 @@ def test_greyscale_and_alpha_are_preserved() -> None:
     la = np.dstack([natural(256, 5)[:, :, 0], np.full((256, 256), 255, np.uint8)])
     out_la = wm.embed(la, KEY)
     assert out_la.shape == (256, 256, 2) and np.array_equal(out_la[:, :, 1], la[:, :, 1])
-    sixteen = Image.fromarray((np.asarray(grey).astype(np.uint16) * 257))
+    sixteen = Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)
     assert wm.embed(sixteen, KEY).mode == "L"  # 16-bit greyscale comes back as 8-bit greyscale
 
 

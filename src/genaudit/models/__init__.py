@@ -167,7 +167,6 @@ class ReferenceGenerator:
         settings (DDPM: ``steps``, ``guidance``)."""
         import numpy as np
         import torch
-
         from reference_models.common import per_sample_noise, to_uint8
 
         if n < 0:
@@ -219,7 +218,6 @@ class FeatureClassifier:
     def _batches(self, images: np.ndarray, batch_size: int = 1000) -> Any:
         import numpy as np
         import torch
-
         from reference_models.common import to_tensor
 
         a = np.asarray(images)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def frechet_distance(real: np.ndarray, fake: np.ndarray, classifier: FeatureClassifier,
                      batch_size: int = 1000) -> float:
     """Fréchet distance between classifier features of ``real`` and ``fake`` (uint8, (N, H, W))."""
+    import numpy as np
     import torch
     from torchmetrics.image.fid import FrechetInceptionDistance
 
@@ -32,7 +33,7 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray, classifier: FeatureClas
     with torch.inference_mode():
         for images, is_real in ((real, True), (fake, False)):
             for i in range(0, len(images), batch_size):
-                fid.update(torch.from_numpy(images[i:i + batch_size]).unsqueeze(1), real=is_real)
+                fid.update(torch.as_tensor(np.array(images[i:i + batch_size])).unsqueeze(1), real=is_real)
         return float(fid.compute())
 
 

@@ -93,7 +93,8 @@ def load_key(path: str | os.PathLike[str]) -> WatermarkKey:
     if not isinstance(doc, dict) or doc.get("format") != KEY_FORMAT:
         raise WatermarkKeyError(f"{p} is not a genaudit watermark key (no \"format\": \"{KEY_FORMAT}\")")
     if doc.get("version") != KEY_VERSION:
-        raise WatermarkKeyError(f"{p} has key version {doc.get('version')!r}; this genaudit reads version {KEY_VERSION}")
+        raise WatermarkKeyError(
+            f"{p} has key version {doc.get('version')!r}; this genaudit reads version {KEY_VERSION}")
     try:
         key = WatermarkKey(bytes.fromhex(str(doc["secret"])))
     except (KeyError, ValueError) as exc:

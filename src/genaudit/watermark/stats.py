@@ -73,4 +73,4 @@ def signed_rank_pvalue(values: Sequence[float] | np.ndarray) -> float:
     ranks = rankdata(np.abs(v))
     t_plus = float(ranks[v > 0].sum())
     tail = _signed_rank_tail(n)
-    return float(tail[min(int(math.floor(t_plus + 1e-9)), len(tail) - 1)]) if t_plus > 0 else 1.0
+    return float(tail[min(math.floor(t_plus + 1e-9), len(tail) - 1)]) if t_plus > 0 else 1.0

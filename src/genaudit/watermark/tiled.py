@@ -100,7 +100,7 @@ def _band_coords(period: int, band: tuple[float, float]) -> np.ndarray:
     r = np.hypot(KX, KY)
     # One of each ±k pair: the rfft half-plane without the redundant half of its kx = 0 column,
     # and without the Nyquist column.
-    mask = (r >= band[0]) & (r <= band[1]) & ~((KX == 0) & (KY < 0)) & (KX < period // 2)
+    mask = (r >= band[0]) & (r <= band[1]) & ~((KX == 0) & (KY < 0)) & (period // 2 > KX)
     return np.argwhere(mask)
 
 
@@ -312,7 +312,7 @@ def detect(pixels: np.ndarray, key: WatermarkKey, params: TiledParams) -> TiledD
     lay = layout(key, params)
     spec = _Spectrum(pixels, params.period)
     step = math.radians(params.rotation_step)
-    n_steps = int(round(params.max_rotation / params.rotation_step))
+    n_steps = round(params.max_rotation / params.rotation_step)
     thetas = np.arange(-n_steps, n_steps + 1) * step
     best: tuple[float, float, float, tuple[float, float]] = (-math.inf, 0.0, 1.0, (0.0, 0.0))
     hypotheses = 0
