@@ -1,0 +1,142 @@
+"""Hamming index and batch hashing: exact against brute force, bit-identical to imagehash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from genaudit.datasets import load_fashion_mnist
+from genaudit.memorization.hashing import hash_images, pack_bits, to_hex, unpack_bits
+from genaudit.memorization.index import HammingIndex, IndexFileError, TrainingIndex
+from genaudit.samples import photo_crops
+
+
+def random_codes(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
+
+
+def near(codes: np.ndarray, n_flips: int, seed: int) -> np.ndarray:
+    """Copies of ``codes`` with exactly ``n_flips`` distinct bits flipped each."""
+    rng = np.random.default_rng(seed)
+    out = codes.copy()
+    for i in range(len(out)):
+        for b in rng.choice(64, n_flips, replace=False):
+            out[i] ^= np.uint64(1) << np.uint64(b)
+    return out
+
+
+def brute(codes: np.ndarray, q: int, r: int) -> list[tuple[int, int]]:
+    d = np.bitwise_count(codes ^ np.uint64(q)).astype(int)
+    hits = np.nonzero(d <= r)[0]
+    return sorted(((int(i), int(d[i])) for i in hits), key=lambda t: (t[1], t[0]))
+
+
+@pytest.mark.parametrize("n", [500, 20_000])
+def test_radius_search_equals_brute_force(n: int) -> None:
+    codes = random_codes(n, seed=n)
+    # cluster: many codes near a few centres, so radii catch real neighbours
+    centres = codes[:20]
+    codes[20:420] = near(np.repeat(centres, 20), 3, seed=1)
+    index = HammingIndex(codes)
+    assert (len(index.widths) > 0) == (n >= HammingIndex.BRUTE_FORCE_BELOW)
+    queries = np.concatenate([near(centres, 2, seed=2), near(codes[500 % n:510 % n + 10][:10], 6, seed=3),
+                              random_codes(10, seed=4)])
+    for r in (0, 3, 4, 8, 12, 20):
+        got = index.radius_search_batch(queries, r)
+        for q, (ids, dists) in zip(queries, got, strict=True):
+            assert list(zip(ids.tolist(), dists.tolist(), strict=True)) == brute(codes, int(q), r)
+
+
+def test_knn_matches_sorted_brute_force() -> None:
+    codes = random_codes(30_000, seed=7)
+    codes[:100] = near(np.repeat(codes[100:110], 10), 5, seed=8)
+    index = HammingIndex(codes)
+    queries = np.concatenate([near(codes[100:110], 1, seed=9), random_codes(5, seed=10)])
+    ids, dists = index.knn(queries, k=7)
+    for row, q in enumerate(queries):
+        d = np.bitwise_count(codes ^ q).astype(int)
+        order = np.lexsort((np.arange(len(codes)), d))[:7]
+        assert ids[row].tolist() == order.tolist()
+        assert dists[row].tolist() == d[order].tolist()
+    small = HammingIndex(codes[:3])
+    ids, dists = small.knn(queries[:1], k=5)
+    assert ids[0, 3:].tolist() == [-1, -1] and dists[0, :3].max() <= 64
+
+
+def test_incremental_add_equals_building_from_scratch(tmp_path: Path) -> None:
+    a, b = random_codes(9_000, seed=11), random_codes(70_000, seed=12)
+    b[:300] = near(a[:300], 4, seed=13)
+    queries = np.concatenate([near(a[:50], 3, seed=14), near(b[1000:1050], 2, seed=15)])
+    ti = TrainingIndex(("phash",))
+    ti.add({"phash": a}, [f"a{i}" for i in range(len(a))])
+    path = ti.save(tmp_path / "train.gaidx")
+    loaded = TrainingIndex.load(path)
+    loaded.add({"phash": b[:10]}, [f"b{i}" for i in range(10)])           # stays in the delta
+    loaded.add({"phash": b[10:]}, [f"b{i}" for i in range(10, len(b))])  # triggers a rebuild
+    scratch = HammingIndex(np.concatenate([a, b]))
+    for r in (4, 8):
+        inc = loaded.indexes["phash"].radius_search_batch(queries, r)
+        ref = scratch.radius_search_batch(queries, r)
+        for (i1, d1), (i2, d2) in zip(inc, ref, strict=True):
+            assert i1.tolist() == i2.tolist() and d1.tolist() == d2.tolist()
+    assert loaded.sources[len(a)] == "b0" and len(loaded) == len(a) + len(b)
+
+
+def test_index_file_damage_is_an_error_never_an_answer(tmp_path: Path) -> None:
+    ti = TrainingIndex(("phash", "dhash"))
+    ti.add({"phash": random_codes(100, 1), "dhash": random_codes(100, 2)},
+           [f"dir/näme {i}\n.png" for i in range(100)])
+    path = Path(ti.save(tmp_path / "x.gaidx"))
+    back = TrainingIndex.load(path)
+    assert back.sources == ti.sources and back.families == ("phash", "dhash")
+    assert np.array_equal(back.indexes["dhash"].codes, ti.indexes["dhash"].codes)
+    data = path.read_bytes()
+
+    flipped = bytearray(data)
+    flipped[-40] ^= 0x01
+    (tmp_path / "flip.gaidx").write_bytes(bytes(flipped))
+    with pytest.raises(IndexFileError, match="corrupted"):
+        TrainingIndex.load(tmp_path / "flip.gaidx")
+    (tmp_path / "cut.gaidx").write_bytes(data[:-10])
+    with pytest.raises(IndexFileError, match="truncated"):
+        TrainingIndex.load(tmp_path / "cut.gaidx")
+    (tmp_path / "v9.gaidx").write_bytes(data.replace(b'"version": 1', b'"version": 9', 1))
+    with pytest.raises(IndexFileError, match="version 9"):
+        TrainingIndex.load(tmp_path / "v9.gaidx")
+    (tmp_path / "png.gaidx").write_bytes(b"\x89PNG\r\n\x1a\n" + data[:50])
+    with pytest.raises(IndexFileError, match="not a genaudit hash index"):
+        TrainingIndex.load(tmp_path / "png.gaidx")
+    with pytest.raises(IndexFileError, match="cannot read"):
+        TrainingIndex.load(tmp_path / "missing.gaidx")
+
+
+def varied_images() -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    out = [Image.fromarray(x) for x in load_fashion_mnist("test")[0][:60]]
+    out += [Image.fromarray(im) for _, im in photo_crops(160, 6, seed=5)]
+    out += [Image.fromarray(rng.integers(0, 256, (int(rng.integers(9, 200)), int(rng.integers(9, 200)), 3),
+                                         dtype=np.uint8)) for _ in range(15)]
+    out += [Image.fromarray(np.full((40, 33), v, np.uint8)) for v in (0, 77, 255)]   # flat: all-equal medians
+    out += [Image.fromarray(rng.integers(0, 256, (48, 64, 4), dtype=np.uint8), "RGBA"),
+            Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (20, 1)))]
+    return out
+
+
+@pytest.mark.parametrize(("family", "reference"), [("phash", imagehash.phash), ("dhash", imagehash.dhash),
+                                                   ("ahash", imagehash.average_hash), ("whash", imagehash.whash)])
+def test_batch_hashes_are_bit_identical_to_imagehash(family: str, reference: object) -> None:
+    images = varied_images()
+    codes = hash_images(images, family, batch_size=17)  # batches of odd size mix image sizes
+    assert [to_hex(c) for c in codes] == [str(reference(im)) for im in images]  # type: ignore[operator]
+
+
+def test_bit_packing_round_trip() -> None:
+    codes = random_codes(50, seed=3)
+    assert np.array_equal(pack_bits(unpack_bits(codes)), codes)
+    h = imagehash.phash(Image.fromarray(load_fashion_mnist("test")[0][0]))
+    assert int(pack_bits(h.hash.reshape(1, -1))[0]) == int(str(h), 16)
