@@ -36,6 +36,8 @@ from itertools import combinations
 
 import numpy as np
 
+from ..errors import GenauditError
+
 BITS = 64
 _U64 = np.uint64
 
@@ -283,7 +285,7 @@ INDEX_MAGIC = b"GENAUDIT-HIDX\n"
 INDEX_VERSION = 1
 
 
-class IndexFileError(ValueError):
+class IndexFileError(GenauditError):
     """An index file that cannot be trusted: wrong format, other version, truncated or corrupted."""
 
 

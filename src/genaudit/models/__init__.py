@@ -257,7 +257,7 @@ class FeatureClassifier:
                     x = x.float() / 127.5 - 1.0
                 if x.ndim == 3:
                     x = x.unsqueeze(1)
-                return net.features(x)  # type: ignore[no-any-return]
+                return net.features(x)
 
         return _Features().eval()
 

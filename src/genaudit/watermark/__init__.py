@@ -166,7 +166,8 @@ def _tiled_params(params: TiledParams | Mapping[str, Any] | None) -> TiledParams
         return TiledParams()
     if isinstance(params, TiledParams):
         return params
-    return replace(TiledParams(), **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    return replace(TiledParams(), **fields)
 
 
 def embed(image: Any, key: WatermarkKey, payload: int | str | None = None, method: str = DEFAULT_METHOD, *,
@@ -206,7 +207,7 @@ def verify(image: Any, key: WatermarkKey, method: str = DEFAULT_METHOD, *, fpr: 
     if not 0 < fpr < 1:
         raise WatermarkError(f"fpr must be in (0, 1), got {fpr}")
     px = _from_image(image)
-    base = {"method": method, "fpr": fpr, "key_id": key.key_id}
+    base: dict[str, Any] = {"method": method, "fpr": fpr, "key_id": key.key_id}
     if method == "tiled":
         from .tiled import detect
 
