@@ -92,6 +92,12 @@ def render(name: str, entry: dict[str, Any]) -> str:
               f"- hardware: {meta.get('hardware', '?')} (device `{meta.get('device', '?')}`), "
               f"torch {meta.get('torch')}",
               f"- wall time: {_fmt_seconds(float(meta.get('wall_time_s', 0)))}"]
+    if meta.get("init"):
+        init = meta["init"]
+        lines.append(f"- continued from a stage-1 checkpoint (sha256 `{init['sha256'][:16]}…`, "
+                     f"{init.get('steps') or 0:,} steps, {_fmt_seconds(float(init.get('wall_time_s') or 0))}); "
+                     f"the steps and wall time above are stage 2 only; new at stage 2: "
+                     f"{', '.join(sorted({k.split('.parametrizations')[0] for k in init['fresh_parameters']})) or '–'}")
     if meta.get("stopped"):
         lines.append(f"- stopped: {meta['stopped']}")
     if meta.get("last_losses"):

@@ -143,3 +143,38 @@ def test_image_folder_as_training_data(tmp_path: Path) -> None:
     (tmp_path / "dogs" / "broken.png").write_bytes(b"nope")
     with pytest.raises(ValueError, match=r"broken\.png: not_an_image"):
         load_image_folder(str(tmp_path))
+
+
+def test_init_continues_from_a_checkpoint_and_adds_the_auxiliary_head(tmp_path: Path) -> None:
+    base = tmp_path / "base.safetensors"
+    train.main(["--model", "gan", "--steps", "2", "--batch-size", "16", "--out", str(base), *TINY["gan"]])
+    base_tensors, _ = read_checkpoint(str(base))
+    out = tmp_path / "aux.safetensors"
+    result = train.main(["--model", "gan", "--steps", "2", "--batch-size", "16", "--seed", "3", "--out", str(out),
+                         "--init", str(base), "--set", "aux_weight=1.0", "--warmup", "1000000", *TINY["gan"]])
+    assert "d_loss" in result["last_losses"]
+    tensors, info = read_checkpoint(str(out))
+    assert info.meta["init"]["file"] == "base.safetensors" and info.meta["init"]["steps"] == 2
+    assert any(k.startswith("discriminator.aux") for k in info.meta["init"]["fresh_parameters"])
+    assert any(k.startswith("discriminator.aux") for k in tensors)
+    # a learning rate warmed up over 10^6 steps barely moves the weights: the start was the checkpoint
+    w = "generator.conv_out.weight"
+    assert torch.allclose(tensors[w], base_tensors[w], atol=1e-3)
+    with pytest.raises(SystemExit, match="is a gan checkpoint, not vae"):
+        train.main(["--model", "vae", "--steps", "1", "--out", str(tmp_path / "v.safetensors"), "--init", str(base),
+                    *TINY["vae"]])
+
+
+def test_auxiliary_loss_trains_the_discriminator_to_classify() -> None:
+    torch.manual_seed(0)
+    model = gan.build(gan.Config(g_channels=8, d_channels=8, z_dim=8, aux_weight=1.0))
+    y = torch.arange(40) % 10
+    # easy, class-dependent images: the label is the grey level
+    x = to_tensor(np.stack([np.full((28, 28), 20 * int(c) + 30, np.uint8) for c in y]))
+    opts = (torch.optim.Adam(model.generator.parameters(), 1e-3), torch.optim.Adam(model.discriminator.parameters(), 1e-2))
+    d = model.discriminator
+    before = torch.nn.functional.cross_entropy(d.aux(d.features(x)), y).item()
+    for _ in range(30):
+        gan.train_step(model, x, y, opts, torch.Generator().manual_seed(1))
+    after = torch.nn.functional.cross_entropy(d.aux(d.features(x)), y).item()
+    assert after < 0.7 * before, (before, after)
