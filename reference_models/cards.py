@@ -27,7 +27,8 @@ ARCH_TEXT = {
     "gan": (
         "Class-conditional DCGAN. Generator: 64-d Gaussian latent, label through conditional batch "
         "norm, 7→14→28 upsampling, tanh. Discriminator: spectral-normalised convolutions (Miyato et "
-        "al. 2018) with a projection head for the label (Miyato & Koyama 2018). Hinge loss; Adam "
+        "al. 2018) with a projection head for the label (Miyato & Koyama 2018) and, when `aux_weight` > 0, "
+        "an auxiliary class-prediction head (AC-GAN, Odena et al. 2017). Hinge loss; Adam "
         "(β1 = 0, β2 = 0.9) with two-time-scale learning rates (G, D as listed); EMA of the generator."
     ),
     "vae": (

@@ -2,7 +2,8 @@
 
 * Generator: z (and the class label, through conditional batch norm) → 7×7 → 14×14 → 28×28, tanh.
 * Discriminator: spectral-normalised convolutions (Miyato et al. 2018) with a projection head for the
-  label (Miyato & Koyama 2018), which makes the generator follow its label.
+  label (Miyato & Koyama 2018), which makes the generator follow its label; optionally
+  (``aux_weight`` > 0) an auxiliary class-prediction head (AC-GAN, Odena et al. 2017) as well.
 * Hinge loss; Adam(β1 = 0, β2 = 0.9), two-time-scale learning rates; EMA of the generator weights.
 """
 
