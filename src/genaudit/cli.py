@@ -107,20 +107,29 @@ def cli() -> None:
               help="Read [tool.genaudit] from this TOML file instead of ./pyproject.toml.")
 @click.option("--watermark-key-file", type=click.Path(dir_okay=False),
               help="Watermark key: runs the watermark check (added to the checks unless --checks is given).")
+@click.option("--index", "index_file", type=click.Path(dir_okay=False),
+              help="Training-set hash index (genaudit index build): runs the memorization check"
+                   " (added to the checks unless --checks is given).")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="No progress and no summary on the terminal.")
 def scan(paths: tuple[str, ...], checks: str | None, report_dir: str | None, formats: str | None,
          jobs: int | None, batch_size: int | None, resume: bool | None, fail_on: str | None,
          exclude: tuple[str, ...], max_pixels: int | None, max_file_bytes: int | None,
          options: tuple[str, ...], config_file: str | None, watermark_key_file: str | None,
-         quiet: bool | None) -> int:
+         index_file: str | None, quiet: bool | None) -> int:
     """Scan image files and folders; write report.json and report.md."""
     from .audit import Auditor
 
     cfg = _load_config(config_file)
+    user_checks = checks
     if watermark_key_file:
         options = (*options, f"watermark.key_file={json.dumps(watermark_key_file)}")
         if checks is None and "watermark" not in cfg.checks:
             checks = ",".join((*cfg.checks, "watermark"))
+    if index_file:
+        options = (*options, f"memorization.index={json.dumps(index_file)}")
+        current = checks.split(",") if checks is not None else list(cfg.checks)
+        if user_checks is None and "memorization" not in current:
+            checks = ",".join((*current, "memorization"))
     overrides: dict[str, Any] = {}
     for key, value in (("checks", checks), ("report_dir", report_dir), ("formats", formats), ("jobs", jobs),
                        ("batch_size", batch_size), ("resume", resume), ("fail_on", fail_on),

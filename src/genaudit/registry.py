@@ -56,6 +56,9 @@ _BUILTIN: dict[str, CheckSpec] = {
         CheckSpec("watermark", "genaudit.checks.watermark:WatermarkCheck",
                   "keyed invisible watermark (genaudit tiled, dwtDct, dwtDctSvd, rivaGan):"
                   " detected / not detected with an exact p-value"),
+        CheckSpec("memorization", "genaudit.checks.memorization:MemorizationCheck",
+                  "near-copies of training images: hash candidates from a training index, embedding rerank;"
+                  " memorization rate per generator"),
     )
 }
 _EXTRA: dict[str, CheckSpec] = {}

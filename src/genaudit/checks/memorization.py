@@ -1,0 +1,258 @@
+"""``memorization`` check: does a generated image (nearly) copy an item of the training set?
+
+Stage 1 — hashes: the image and its mirror image are hashed with every family of the index
+(``genaudit index build``), and the ``candidates`` nearest training items per family are taken
+(exact k-NN in Hamming space). Stage 2 — embedding: the candidates are loaded from their sources
+and compared with the image in EfficientNet-Lite0 feature space (cosine similarity, the larger of
+image and mirror image). A candidate is a match when its hash distance is at most
+``exact_radius`` (a near-exact copy, whatever the embedding says) or its similarity is at least
+``similarity``. The summary gives the memorization rate (share of audited images with a match)
+with a Wilson 95% interval, overall and per generator (the ``genaudit:model`` PNG text chunk that
+``genaudit models sample`` writes, else the image's folder).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..io import LoadedImage
+from ..results import CheckResult
+from .base import Check
+
+
+@dataclass(frozen=True)
+class MemorizationOptions:
+    index: str | None = None
+    """Index file written by ``genaudit index build`` (required to run)."""
+    candidates: int = 10
+    """Nearest training items per hash family (and per mirror image) passed to the reranker."""
+    exact_radius: int = 4
+    """Hash distance (bits, first family) at or below which a candidate is a match without reranking."""
+    similarity: float = 0.90
+    """Embedding cosine similarity at or above which a candidate is a match."""
+    rerank: bool = True
+    """Use the embedding stage (False: hash distance only)."""
+    report: int = 3
+    """Closest training items listed per image."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.candidates) <= 1000:
+            raise ValueError("candidates must be in 1..1000")
+        if not 0 <= int(self.exact_radius) <= 64:
+            raise ValueError("exact_radius must be in 0..64")
+        if not -1.0 <= float(self.similarity) <= 1.0:
+            raise ValueError("similarity must be in [-1, 1]")
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (95% by default).
+
+    >>> [round(x, 3) for x in wilson_interval(9, 10)]
+    [0.596, 0.982]
+    """
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+class _SourceImages:
+    """Loads training items by source string, with a small LRU cache."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._idx: dict[str, np.ndarray] = {}
+        self.size = size
+
+    def get(self, source: str) -> Any:
+        hit = self._cache.get(source)
+        if hit is not None:
+            self._cache.move_to_end(source)
+            return hit
+        img = self._load(source)
+        self._cache[source] = img
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return img
+
+    def _load(self, source: str) -> Any:
+        from ..datasets import read_idx
+        from ..io import open_image
+        from ..memorization.build import _idx_for, is_idx_source
+
+        spec, sep, number = source.rpartition(":")
+        if sep and number.isdigit() and is_idx_source(spec):
+            path, _ = _idx_for(spec)
+            arr = self._idx.get(path)
+            if arr is None:
+                arr = self._idx[path] = read_idx(path)
+            return arr[int(number)]
+        return open_image(source).pil
+
+
+class MemorizationCheck(Check):
+    name = "memorization"
+    version = "1"
+    description = "near-copies of training images: hash candidates from an index, embedding rerank"
+    Options = MemorizationOptions
+    batched = True
+
+    def __init__(self, options: Any = None, *, seed: int = 0) -> None:
+        super().__init__(options, seed=seed)
+        self.index: Any = None
+        if self.options.index:
+            from ..memorization.index import IndexFileError, TrainingIndex
+
+            if not os.path.isfile(self.options.index):
+                raise ConfigError(f"memorization index {self.options.index} not found"
+                                  " (build one with `genaudit index build SRC... -o IDX`)")
+            try:
+                self.index = TrainingIndex.load(self.options.index)
+            except IndexFileError as exc:
+                raise ConfigError(str(exc)) from None
+        self._embedder: Any = None
+        self._sources = _SourceImages()
+
+    def params(self) -> dict[str, Any]:
+        d = dict(super().params())
+        if self.index is not None:
+            d["index_items"] = len(self.index)
+            d["index_families"] = list(self.index.families)
+        return d
+
+    def models(self) -> list[dict[str, Any]]:
+        if not self.options.rerank:
+            return []
+        from ..memorization.embedding import ImageEmbedder
+
+        try:
+            return [ImageEmbedder().model_info()]
+        except (FileNotFoundError, RuntimeError):
+            return []
+
+    def setup(self) -> None:
+        if self.index is not None and self.options.rerank:
+            from ..memorization.embedding import ImageEmbedder
+
+            self._embedder = ImageEmbedder()
+
+    def run(self, image: LoadedImage) -> CheckResult:
+        return self.run_batch([image])[0]
+
+    def run_batch(self, images: Sequence[LoadedImage]) -> list[CheckResult]:
+        from PIL import ImageOps
+
+        from ..memorization.hashing import hash_images, to_hex
+
+        if self.index is None:
+            return [CheckResult.skipped(self.name, "no training index configured (use --index IDX or"
+                                                   " -O memorization.index=IDX)") for _ in images]
+        if len(self.index) == 0:
+            return [CheckResult.skipped(self.name, "the training index is empty") for _ in images]
+        opt = self.options
+        pils = [im.pil for im in images]
+        mirrors = [ImageOps.mirror(p) for p in pils]
+        first = self.index.families[0]
+        cand: list[dict[int, dict[str, Any]]] = [{} for _ in images]
+        own_hash: dict[str, list[str]] = {}
+        for fam in self.index.families:
+            hidx = self.index.indexes[fam]
+            k = min(opt.candidates, len(self.index))
+            q = hash_images(pils, fam)
+            qm = hash_images(mirrors, fam)
+            own_hash[fam] = [to_hex(c) for c in q]
+            for codes, mirrored in ((q, False), (qm, True)):
+                ids, dists = hidx.knn(codes, k)
+                for row in range(len(images)):
+                    for i, d in zip(ids[row], dists[row], strict=True):
+                        if i < 0:
+                            continue
+                        c = cand[row].setdefault(int(i), {"id": int(i), "source": self.index.sources[int(i)]})
+                        c.setdefault("hash_distance", {})
+                        prev = c["hash_distance"].get(fam)
+                        if prev is None or d < prev:
+                            c["hash_distance"][fam] = int(d)
+                            if fam == first:
+                                c["mirrored"] = mirrored
+        sims: list[dict[int, float]] = [{} for _ in images]
+        errors: list[list[str]] = [[] for _ in images]
+        if self._embedder is not None:
+            q_emb = self._embedder.embed(pils)
+            m_emb = self._embedder.embed(mirrors)
+            for row in range(len(images)):
+                ids = list(cand[row])
+                loaded, keep = [], []
+                for i in ids:
+                    try:
+                        loaded.append(self._sources.get(self.index.sources[i]))
+                        keep.append(i)
+                    except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
+                        errors[row].append(f"{self.index.sources[i]}: {exc}")
+                if keep:
+                    e = self._embedder.embed(loaded)
+                    s = np.maximum(e @ q_emb[row], e @ m_emb[row])
+                    sims[row] = {i: float(v) for i, v in zip(keep, s, strict=True)}
+        results = []
+        for row in range(len(images)):
+            items = []
+            for i, c in cand[row].items():
+                hd = c["hash_distance"].get(first, 65)
+                sim = sims[row].get(i)
+                match = hd <= opt.exact_radius or (sim is not None and sim >= opt.similarity)
+                items.append({**c, "similarity": None if sim is None else round(sim, 4), "match": match})
+            items.sort(key=lambda c: (not c["match"], -(c["similarity"] or -2.0),
+                                      min(c["hash_distance"].values())))
+            matches = [c for c in items if c["match"]]
+            data = {"hashes": {f: own_hash[f][row] for f in own_hash}, "closest": items[:opt.report],
+                    "matches": len(matches), "candidates": len(items), "reranked": self._embedder is not None,
+                    "generator": _generator_of(images[row])}
+            if errors[row]:
+                data["unreadable_training_items"] = errors[row][:5]
+            if matches:
+                best = matches[0]
+                sim_txt = f", similarity {best['similarity']:.3f}" if best["similarity"] is not None else ""
+                results.append(CheckResult.finding(
+                    self.name, data, summary=f"near-copy of training item {best['source']} (hash distance "
+                                             f"{best['hash_distance'].get(first)}{sim_txt})"))
+            else:
+                results.append(CheckResult.ok(self.name, data, summary="no near-copy of a training item"))
+        return results
+
+    @classmethod
+    def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:
+        groups: dict[str, list[int]] = {}
+        total = [0, 0]
+        for _, r in items:
+            if r.status not in ("ok", "finding"):
+                continue
+            hit = int(r.status == "finding")
+            g = groups.setdefault(str(r.data.get("generator") or "unknown"), [0, 0])
+            g[0] += hit
+            g[1] += 1
+            total[0] += hit
+            total[1] += 1
+
+        def rate(k: int, n: int) -> dict[str, Any]:
+            lo, hi = wilson_interval(k, n)
+            return {"memorized": k, "audited": n, "rate": k / n if n else None, "ci95": [lo, hi]}
+
+        return {"memorization_rate": rate(*total), "by_generator": {g: rate(*v) for g, v in sorted(groups.items())}}
+
+
+def _generator_of(image: LoadedImage) -> str:
+    model = image.metadata.text.get("genaudit:model") if image.metadata else None
+    if model:
+        return model
+    if image.path:
+        return os.path.basename(os.path.dirname(os.path.abspath(image.path))) or "unknown"
+    return "in-memory"

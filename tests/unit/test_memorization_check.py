@@ -1,0 +1,84 @@
+"""The memorization check and the index CLI, end to end on real files and the shipped memorizing model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from genaudit import models
+from genaudit.datasets import load_fashion_mnist
+from genaudit.samples import photo_crops
+from tests.conftest import CliRunner
+
+
+def write_training_folder(root: Path) -> list[np.ndarray]:
+    root.mkdir(parents=True)
+    photos = [im for _, im in photo_crops(192, 12, seed=21)]
+    for i, im in enumerate(photos):
+        Image.fromarray(im).save(root / f"photo {i}.png")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    return photos
+
+
+def test_index_cli_build_query_add(run_cli: CliRunner, tmp_path: Path) -> None:
+    photos = write_training_folder(tmp_path / "train")
+    idx = tmp_path / "train.gaidx"
+    r = run_cli("index", "build", str(tmp_path / "train"), "-o", str(idx), "--hashes", "phash,dhash", "-j", "1", "-q")
+    assert r.returncode == 1, r.stderr            # one refused file → exit 1, and it is named
+    assert "broken.png" in r.stderr and "12 items" in r.stdout
+    q = tmp_path / "q"
+    q.mkdir()
+    Image.fromarray(photos[3]).resize((150, 150)).save(q / "copy.jpg", quality=85)
+    Image.fromarray(photos[3][:, ::-1].copy()).save(q / "unrelated.png")   # a mirror image is not a hash match
+    r = run_cli("index", "query", str(idx), str(q / "copy.jpg"), "--radius", "8", "-k", "2", "--json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["matches"][0]["source"].endswith("photo 3.png") and doc["matches"][0]["distance"] <= 4
+    assert len(doc["nearest"]) == 2
+    r = run_cli("index", "add", str(idx), str(q / "unrelated.png"), "-j", "1", "-q")
+    assert r.returncode == 0 and "12 + 1 = 13" in r.stdout
+    r = run_cli("index", "query", str(idx), str(q / "unrelated.png"), "--radius", "0", "--json")
+    assert json.loads(r.stdout)["matches"][0]["source"].endswith("unrelated.png")
+    (tmp_path / "bad.gaidx").write_bytes(idx.read_bytes()[:-7])
+    r = run_cli("index", "query", str(tmp_path / "bad.gaidx"), str(q / "copy.jpg"))
+    assert r.returncode == 2 and "truncated" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_scan_flags_the_memorizing_model_and_not_real_photos(run_cli: CliRunner, tmp_path: Path) -> None:
+    info = models.model_info("ddpm-fmnist-memorize")
+    train_idx = np.asarray(info.meta["train_indices"])
+    _, labels = load_fashion_mnist("train")
+    # index: the memorizer's 64 images among 3,000 other training images, as an IDX-backed source
+    gen = models.load("ddpm-fmnist-memorize")
+    out = tmp_path / "ddpm-fmnist-memorize"
+    out.mkdir()
+    samples = gen.sample(8, labels=labels[train_idx][:8].tolist(), seed=5)
+    for i, s in enumerate(samples):
+        Image.fromarray(s).save(out / f"s{i}.png")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, (_, im) in enumerate(photo_crops(128, 4, seed=2)):
+        Image.fromarray(im).save(photos / f"p{i}.png")
+    idx = tmp_path / "fm.gaidx"
+    r = run_cli("index", "build", "fashion-mnist:train", "-o", str(idx), "--hashes", "phash,dhash", "-j", "1", "-q",
+                timeout=600)
+    assert r.returncode == 0, r.stderr
+    report_dir = tmp_path / "rep"
+    r = run_cli("scan", str(out), str(photos), "--index", str(idx), "--report-dir", str(report_dir), "-j", "1", "-q",
+                timeout=900)
+    assert r.returncode == 1, r.stderr
+    report = json.loads((report_dir / "report.json").read_text())
+    by_gen = report["summary"]["checks"]["memorization"]["by_generator"]
+    assert by_gen["ddpm-fmnist-memorize"]["rate"] >= 0.85
+    assert by_gen["photos"]["memorized"] == 0
+    lo, hi = report["summary"]["checks"]["memorization"]["memorization_rate"]["ci95"]
+    assert 0 <= lo <= hi <= 1
+    flagged = [f for f in report["files"] if f["checks"]["memorization"]["status"] == "finding"]
+    for f in flagged:
+        best = f["checks"]["memorization"]["data"]["closest"][0]
+        assert int(best["source"].rsplit(":", 1)[1]) in set(train_idx.tolist())   # a copy of one of ITS 64 images
+    r = run_cli("scan", str(photos), "--index", str(tmp_path / "nope.gaidx"), "--report-dir", str(report_dir))
+    assert r.returncode == 2 and "not found" in r.stderr
