@@ -86,6 +86,8 @@ def main() -> None:
                 continue
             ps.append(r.p_value)
             kinds.append("generator" if "fmnist" in name else "photo")
+            if len(ps) % 1000 == 0:
+                print(f"{method}: {len(ps)} images, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         p = np.asarray(ps, dtype=np.float64)
         row: dict[str, Any] = {"method": method, "n": len(p), "skipped": skipped,
                                "n_generator": kinds.count("generator"), "seconds": time.perf_counter() - t0}

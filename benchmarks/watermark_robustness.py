@@ -122,7 +122,10 @@ def main() -> None:
             row = summarise(method, stats[method])
             row["size"] = size
             rows.append(row)
+        report(rows, args)  # after every size, so a long run leaves results as it goes
 
+
+def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"\nTPR at FPR {args.fpr:g} (exact tests), n photographs per size; PSNR/SSIM of the embedding;"
           " ms per image on this CPU\n")
     headers = ["method", "size", "n", "PSNR", "SSIM", "embed ms", "verify ms", *CONDITIONS]
@@ -138,7 +141,7 @@ def main() -> None:
         print_table(["size", *CONDITIONS], [[r["size"], *[f"{r['payload_recovered'][c]:.2f}" for c in CONDITIONS]]
                                             for r in tiled])
     write_json(args.json, {"benchmark": "watermark_robustness", "fpr": args.fpr, "seed": args.seed, "rows": rows,
-                           "params": {m: wm.method_params(m) for m in args.methods.split(",")},
+                           "params": {m: wm.method_params(m) for m in sorted({r['method'] for r in rows})},
                            "environment": environment()})
 
 
