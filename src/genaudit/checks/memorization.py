@@ -106,6 +106,8 @@ class MemorizationCheck(Check):
     description = "near-copies of training images: hash candidates from an index, embedding rerank"
     Options = MemorizationOptions
     batched = True
+    EMBEDDING_CACHE = 20_000
+    """Training-item embeddings kept in memory per worker (1280 floats each)."""
 
     def __init__(self, options: Any = None, *, seed: int = 0) -> None:
         super().__init__(options, seed=seed)
@@ -121,7 +123,8 @@ class MemorizationCheck(Check):
             except IndexFileError as exc:
                 raise ConfigError(str(exc)) from None
         self._embedder: Any = None
-        self._sources = _SourceImages()
+        self._sources = _SourceImages(size=64)
+        self._emb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def params(self) -> dict[str, Any]:
         d = dict(super().params())
@@ -189,17 +192,11 @@ class MemorizationCheck(Check):
         if self._embedder is not None:
             q_emb = self._embedder.embed(pils)
             m_emb = self._embedder.embed(mirrors)
+            self._embed_training({i for row in cand for i in row}, errors, cand)
             for row in range(len(images)):
-                ids = list(cand[row])
-                loaded, keep = [], []
-                for i in ids:
-                    try:
-                        loaded.append(self._sources.get(self.index.sources[i]))
-                        keep.append(i)
-                    except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
-                        errors[row].append(f"{self.index.sources[i]}: {exc}")
+                keep = [i for i in cand[row] if i in self._emb_cache]
                 if keep:
-                    e = self._embedder.embed(loaded)
+                    e = np.stack([self._emb_cache[i] for i in keep])
                     s = np.maximum(e @ q_emb[row], e @ m_emb[row])
                     sims[row] = {i: float(v) for i, v in zip(keep, s, strict=True)}
         results = []
@@ -227,6 +224,24 @@ class MemorizationCheck(Check):
             else:
                 results.append(CheckResult.ok(self.name, data, summary="no near-copy of a training item"))
         return results
+
+    def _embed_training(self, ids: set[int], errors: list[list[str]], cand: list[dict[int, Any]]) -> None:
+        """Embeddings of training items, cached by id (training items recur across queries)."""
+        todo = sorted(i for i in ids if i not in self._emb_cache)
+        loaded, keep = [], []
+        for i in todo:
+            try:
+                loaded.append(self._sources.get(self.index.sources[i]))
+                keep.append(i)
+            except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
+                for row, c in enumerate(cand):
+                    if i in c:
+                        errors[row].append(f"{self.index.sources[i]}: {exc}")
+        if keep:
+            for i, e in zip(keep, self._embedder.embed(loaded), strict=True):
+                self._emb_cache[i] = e
+                if len(self._emb_cache) > self.EMBEDDING_CACHE:
+                    self._emb_cache.popitem(last=False)
 
     @classmethod
     def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:
