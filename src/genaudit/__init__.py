@@ -19,6 +19,7 @@ from ._version import __version__
 _LAZY = {
     "Auditor": ".audit",
     "scan": ".audit",
+    "wrap": ".provenance.wrap",
     "AuditConfig": ".config",
     "ScanReport": ".results",
     "ScanSummary": ".results",
@@ -41,7 +42,7 @@ _LAZY = {
 
 __all__ = [  # noqa: RUF022 - grouped by topic
     "__version__",
-    "Auditor", "scan", "AuditConfig",
+    "Auditor", "scan", "AuditConfig", "wrap",
     "ScanReport", "ScanSummary", "ImageAudit", "CheckResult", "CheckInfo", "FileError", "ImageInfo",
     "open_image", "decode_bytes", "LoadedImage", "LoadLimits",
     "list_checks", "register_check", "Check",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import AuditConfig
     from .errors import ConfigError, GenauditError, ImageLoadError
     from .io import LoadedImage, LoadLimits, decode_bytes, open_image
+    from .provenance.wrap import wrap
     from .registry import list_checks, register_check
     from .results import CheckInfo, CheckResult, FileError, ImageAudit, ImageInfo, ScanReport, ScanSummary
 

@@ -8,7 +8,7 @@ True
 >>> get_check_class("phahs")
 Traceback (most recent call last):
 ...
-genaudit.errors.UnknownCheckError: unknown check 'phahs' (did you mean 'phash'?); available: metadata, phash, watermark
+genaudit.errors.UnknownCheckError: unknown check 'phahs' (did you mean 'phash'?); available: memorization, ...
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ _BUILTIN: dict[str, CheckSpec] = {
         CheckSpec("memorization", "genaudit.checks.memorization:MemorizationCheck",
                   "near-copies of training images: hash candidates from a training index, embedding rerank;"
                   " memorization rate per generator"),
+        CheckSpec("provenance", "genaudit.checks.provenance:ProvenanceCheck",
+                  "C2PA manifest: no manifest, valid-trusted, valid-untrusted or invalid (C2PA status codes);"
+                  " AI-generation claim, generator, training-mining policy"),
     )
 }
 _EXTRA: dict[str, CheckSpec] = {}

@@ -171,7 +171,8 @@ def test_auxiliary_loss_trains_the_discriminator_to_classify() -> None:
     y = torch.arange(40) % 10
     # easy, class-dependent images: the label is the grey level
     x = to_tensor(np.stack([np.full((28, 28), 20 * int(c) + 30, np.uint8) for c in y]))
-    opts = (torch.optim.Adam(model.generator.parameters(), 1e-3), torch.optim.Adam(model.discriminator.parameters(), 1e-2))
+    opts = (torch.optim.Adam(model.generator.parameters(), 1e-3),
+            torch.optim.Adam(model.discriminator.parameters(), 1e-2))
     d = model.discriminator
     before = torch.nn.functional.cross_entropy(d.aux(d.features(x)), y).item()
     for _ in range(30):

@@ -33,10 +33,11 @@ class DevChain:
 
 
 def create_dev_chain(organization: str = "genaudit development", *, valid_days: int = 365,
-                     not_before: dt.datetime | None = None) -> DevChain:
+                     not_before: dt.datetime | None = None, valid_for: dt.timedelta | None = None) -> DevChain:
     """Create a root CA and an ES256 signing certificate it issued.
 
-    ``not_before`` and ``valid_days`` make expired or not-yet-valid certificates for tests.
+    ``not_before`` and ``valid_days`` (or ``valid_for``, finer) make expired or not-yet-valid
+    certificates for tests.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -44,7 +45,7 @@ def create_dev_chain(organization: str = "genaudit development", *, valid_days: 
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     start = not_before or (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
-    end = start + dt.timedelta(days=valid_days)
+    end = start + (valid_for if valid_for is not None else dt.timedelta(days=valid_days))
     root_key = ec.generate_private_key(ec.SECP256R1())
     leaf_key = ec.generate_private_key(ec.SECP256R1())
 
