@@ -146,7 +146,8 @@ def test_policy_thumbnail_and_spec_validation(signer, anchors):
     small = sign_bytes(src, signer, ManifestSpec(training_mining="allowed"))
     big = sign_bytes(src, signer, ManifestSpec(training_mining="constrained", constraint_info="licence://x",
                                                thumbnail=True))
-    assert len(big) > len(small) + 500  # the thumbnail is a JPEG inside the manifest
+    assert len(small) + 500 < len(big) < len(small) + 20_000  # a small JPEG inside the manifest
+    assert read_manifest(big).thumbnail == "image/jpeg" and read_manifest(small).thumbnail is None
     assert set(read_manifest(small, trust_anchors=anchors).training_mining.values()) == {"allowed"}
     assert set(read_manifest(big, trust_anchors=anchors).training_mining.values()) == {"constrained"}
     with pytest.raises(ProvenanceError, match="training_mining"):

@@ -177,7 +177,8 @@ class ManifestSpec:
     constraint_info: str | None = None
     """Free text for ``constrained`` (e.g. a licence URL)."""
     thumbnail: bool = False
-    """Embed a claim thumbnail (the SDK's, a JPEG; adds kilobytes to small images)."""
+    """Embed a small claim thumbnail (JPEG q75, longest side ``thumbnail_size``)."""
+    thumbnail_size: int = 128
 
     def __post_init__(self) -> None:
         if self.training_mining not in POLICIES:
@@ -232,6 +233,26 @@ def _sign_context(thumbnail: bool) -> Any:
     return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": bool(thumbnail)}}})
 
 
+THUMBNAIL_ID = "genaudit-thumbnail.jpg"
+
+
+def _thumbnail(data: bytes, size: int) -> bytes | None:
+    """A small JPEG claim thumbnail (longest side ``size``), or ``None`` if the image can't be decoded."""
+    from PIL import Image
+
+    from ..errors import ImageLoadError
+    from ..io import decode_bytes
+
+    try:
+        img = decode_bytes(data).pil.copy()
+    except ImageLoadError:
+        return None
+    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=75)
+    return buf.getvalue()
+
+
 def sniff_mime(data: bytes) -> str | None:
     """The MIME type of an image by content (``None`` when genaudit does not know it)."""
     from ..io import sniff_format
@@ -251,9 +272,15 @@ def sign_bytes(data: bytes, signer: SignerConfig, spec: ManifestSpec, *, mime: s
     mime = mime or sniff_mime(data)
     if mime is None:
         raise ProvenanceError("not an image genaudit can sign (PNG, JPEG, WebP, GIF, TIFF, BMP)")
-    builder = c2pa.Builder(spec.to_manifest(), context=_sign_context(spec.thumbnail))
+    manifest = spec.to_manifest()
+    thumb = _thumbnail(data, spec.thumbnail_size) if spec.thumbnail else None
+    if thumb is not None:
+        manifest["thumbnail"] = {"format": "image/jpeg", "identifier": THUMBNAIL_ID}
+    builder = c2pa.Builder(manifest, context=_sign_context(False))
     out = io.BytesIO()
     try:
+        if thumb is not None:
+            builder.add_resource(THUMBNAIL_ID, io.BytesIO(thumb))
         with signer.c2pa_signer() as c_signer:
             builder.sign(c_signer, mime, io.BytesIO(data), out)
     except c2pa.C2paError as exc:
@@ -335,6 +362,8 @@ class ManifestReport:
     watermark: Mapping[str, Any] | None = None
     signer: Mapping[str, Any] | None = None
     n_manifests: int = 0
+    thumbnail: str | None = None
+    """MIME type of the claim thumbnail, when there is one."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -352,7 +381,7 @@ class ManifestReport:
                 "generator": dict(self.generator) if self.generator else None,
                 "training_mining": dict(self.training_mining) if self.training_mining else None,
                 "audit": self.audit, "watermark": self.watermark, "signer": self.signer,
-                "n_manifests": self.n_manifests}
+                "n_manifests": self.n_manifests, "thumbnail": self.thumbnail}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ManifestReport:
@@ -362,7 +391,7 @@ class ManifestReport:
                    digital_source_types=tuple(d.get("digital_source_types") or ()),
                    claim_generator=tuple(d.get("claim_generator") or ()), generator=d.get("generator"),
                    training_mining=d.get("training_mining"), audit=d.get("audit"), watermark=d.get("watermark"),
-                   signer=d.get("signer"), n_manifests=int(d.get("n_manifests") or 0))
+                   signer=d.get("signer"), n_manifests=int(d.get("n_manifests") or 0), thumbnail=d.get("thumbnail"))
 
 
 def load_trust_anchors(path: str | os.PathLike[str]) -> str:
@@ -467,7 +496,8 @@ def _report_from_store(store: Mapping[str, Any], state: str | None, anchors: boo
                           ai_generated=ai if active else None, digital_source_types=tuple(sources),
                           claim_generator=tuple(active.get("claim_generator_info") or ()), generator=agent,
                           training_mining=training, audit=by_label.get(AUDIT_LABEL), watermark=watermark,
-                          signer=signer, n_manifests=len(manifests))
+                          signer=signer, n_manifests=len(manifests),
+                          thumbnail=(active.get("thumbnail") or {}).get("format"))
 
 
 def verify_files(paths: Sequence[str], *, trust_anchors: str | None = None) -> list[tuple[str, ManifestReport]]:

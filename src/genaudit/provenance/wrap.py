@@ -2,7 +2,8 @@
 and signed.
 
 >>> import genaudit                                                       # doctest: +SKIP
->>> gen = genaudit.wrap(genaudit.models.load("ddpm-fmnist"), watermark_key=key,
+>>> from genaudit import models                                           # doctest: +SKIP
+>>> gen = genaudit.wrap(models.load("ddpm-fmnist"), watermark_key=key,
 ...                     signer=signer, size=256)                           # doctest: +SKIP
 >>> outputs = gen.sample(8, seed=0, out_dir="release/")                    # doctest: +SKIP
 
