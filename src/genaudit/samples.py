@@ -176,6 +176,39 @@ def write(path: str, data: bytes) -> str:
     return path
 
 
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, payload) of every chunk of a PNG file."""
+    import struct
+
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG file")
+    out, i = [], 8
+    while i + 8 <= len(data):
+        (n,) = struct.unpack(">I", data[i:i + 4])
+        out.append((data[i + 4:i + 8], data[i + 8:i + 8 + n]))
+        i += 12 + n
+    return out
+
+
+def build_png(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    import struct
+    import zlib
+
+    body = b"".join(struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d)) for t, d in chunks)
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def replace_png_pixels(original: bytes, new_png: bytes) -> bytes:
+    """``original`` with its image data (IDAT chunks) replaced by ``new_png``'s, every other chunk
+    (text, a C2PA ``caBX`` manifest) kept: a pixel edit that leaves the metadata alone, as a
+    careless tool would. Both images must have the same size and colour type."""
+    new_idat = [c for c in png_chunks(new_png) if c[0] == b"IDAT"]
+    chunks = png_chunks(original)
+    first = next(i for i, c in enumerate(chunks) if c[0] == b"IDAT")
+    rest = [c for c in chunks if c[0] != b"IDAT"]
+    return build_png(rest[:first] + new_idat + rest[first:])
+
+
 def write_demo_corpus(directory: str) -> list[str]:
     """Write the demo folder: real photographs in several formats, Fashion-MNIST items, files
     carrying AI-generation markers, and a few broken files. Returns the paths written."""

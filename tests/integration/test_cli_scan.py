@@ -150,6 +150,11 @@ def test_demo_runs_and_points_to_its_report(run_cli: CliRunner, tmp_path: Path) 
     assert {"truncated", "empty_file", "not_an_image", "too_large"} <= codes
     assert rep["summary"]["with_findings"] >= 2
     assert rep["summary"]["ok"] >= 8
+    # the release pipeline: 4 signed + watermarked GAN samples and one edited after signing
+    prov = rep["summary"]["checks"]["provenance"]
+    assert prov["statuses"].get("valid_trusted") == 4 and prov["statuses"].get("invalid") == 1
+    assert prov["failure_codes"] == {"assertion.dataHash.mismatch": 1}
+    assert rep["summary"]["checks"]["watermark"]["detected"] == {"tiled": 5}
 
 
 def _jpeg_declaring(width: int, height: int) -> bytes:

@@ -297,6 +297,7 @@ def test_wrap_watermarks_before_signing_and_both_verify(tmp_path, chain, signer,
         assert m.status == "valid_trusted" and m.generator["name"] == "toy-gen"
         v = verify(Image.open(io.BytesIO(o.data)), key)
         assert v.detected and v.payload == m.watermark["payload"] == o.watermark["payload"]
+        assert m.watermark["payload_read_back"] is True
         assert {"metadata", "phash", "watermark"} <= set(m.audit["checks"])
         assert "key" not in m.watermark and key.key_id == m.watermark["key_id"]
     # same seed, same pixels (signatures differ only by their manifest ids)

@@ -171,8 +171,12 @@ class WrappedGenerator:
         res = verify(check_img, self.key, fpr=self.fpr)
         if not res.detected:
             raise WrapError(f"the embedded watermark does not read back (p={res.p_value}); refusing to release")
-        return marked, {"method": res.method, "key_id": self.key.key_id, "payload": format_payload(self.payload),
-                        "p_value_at_release": res.p_value}
+        payload = format_payload(self.payload)
+        # Detection (keyed, exact p-value) is what the soft binding relies on; the 32-bit payload
+        # needs more pixels (at 128² about 70% of Fashion-MNIST upscales decode, at ≥ 192² all),
+        # so whether it read back is recorded rather than required.
+        return marked, {"method": res.method, "key_id": self.key.key_id, "payload": payload,
+                        "payload_read_back": res.payload == payload, "p_value_at_release": res.p_value}
 
     def _encode(self, img: Any, label: int | None, seed: int, index: int) -> bytes:
         import io
