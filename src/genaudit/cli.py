@@ -264,8 +264,8 @@ def _demo_release(out_dir: str, gen_dir: str) -> dict[str, str] | None:
 
     img = Image.open(io.BytesIO(released[0].data))
     img.load()
-    px = img.getpixel((0, 0))
-    img.putpixel((0, 0), 255 - px if isinstance(px, int) else tuple(255 - v for v in px))
+    px: Any = img.getpixel((0, 0))
+    img.putpixel((0, 0), 255 - px if isinstance(px, int) else tuple(255 - int(v) for v in px))
     from .samples import replace_png_pixels
 
     with open(os.path.join(gen_dir, "edited-after-signing.png"), "wb") as fh:
