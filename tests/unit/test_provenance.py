@@ -278,9 +278,9 @@ def test_cli_keys_sign_verify(tmp_path, run_cli):
 
 
 def test_wrap_watermarks_before_signing_and_both_verify(tmp_path, chain, signer, anchors):
-    from genaudit.watermark import generate_key, verify
+    from genaudit.watermark import WatermarkKey, verify
 
-    key = generate_key()
+    key = WatermarkKey.from_passphrase("wrap test")
 
     def my_generator(n, seed=0):  # any callable returning images
         rng = np.random.default_rng(seed)
@@ -314,9 +314,9 @@ def test_wrap_watermarks_before_signing_and_both_verify(tmp_path, chain, signer,
 def test_wrap_reference_generator_needs_size_for_watermark(signer, anchors):
     from genaudit import models
     from genaudit.provenance.wrap import WrapError
-    from genaudit.watermark import generate_key, verify
+    from genaudit.watermark import WatermarkKey, verify
 
-    key = generate_key()
+    key = WatermarkKey.from_passphrase("wrap reference test")
     gan = models.load("gan-fmnist")
     with pytest.raises(WrapError, match="size="):
         genaudit.wrap(gan, watermark_key=key, signer=signer).sample(1, seed=0)
