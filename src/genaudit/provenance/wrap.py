@@ -1,11 +1,10 @@
 """``genaudit.wrap(generator, ...)``: every image a generator makes leaves watermarked, audited
 and signed.
 
->>> import genaudit                                                       # doctest: +SKIP
->>> from genaudit import models                                           # doctest: +SKIP
->>> gen = genaudit.wrap(models.load("ddpm-fmnist"), watermark_key=key,
-...                     signer=signer, size=256)                           # doctest: +SKIP
->>> outputs = gen.sample(8, seed=0, out_dir="release/")                    # doctest: +SKIP
+Example (three lines add responsible release to a generator)::
+
+    gen = genaudit.wrap(models.load("ddpm-fmnist"), watermark_key=key, signer=signer, size=256)
+    outputs = gen.sample(8, seed=0, out_dir="release/")
 
 The order is fixed, because each step must see the previous one's result and signing must be the
 last write to the file:
