@@ -114,7 +114,10 @@ def main() -> None:
             Image.fromarray(train[i]).save(path)
             index.sources[i] = path
     idx_path = index.save(os.path.join(tmp, "train.gaidx"))
-    auditor = Auditor(AuditConfig(checks=("memorization",), options={"memorization": {"index": idx_path}}))
+    auditor = Auditor(AuditConfig(checks=("memorization",),
+                                  options={"memorization": {"index": idx_path, "report": 1000}}))
+    opts = auditor.check_infos()[0].params
+    records: list[dict[str, Any]] = []  # every query's candidates, for the threshold sweep
 
     rows: list[dict[str, Any]] = []
     neg_truth: list[int | None] = [None] * len(negatives)
@@ -131,10 +134,13 @@ def main() -> None:
         t_hash = time.perf_counter() - t0
         t0 = time.perf_counter()
         two: list[int | None] = []
-        for audit in auditor.audit_images(queries):
+        for audit, t in zip(auditor.audit_images(queries), truth, strict=True):
             r = audit.result("memorization")
             best = r.data["closest"][0] if r.status == "finding" else None
             two.append(int(best["id"]) if best else None)
+            records.append({"transform": tname, "truth": t,
+                            "cands": [(int(c["id"]), c["hash_distance"].get("phash", 65), c["similarity"])
+                                      for c in r.data["closest"]]})
         t_two = time.perf_counter() - t0
         row = {"transform": tname, "queries": len(queries), "hash_only": score(hash_pred, truth),
                "two_stage": score(two, truth), "hash_s": t_hash, "two_stage_s": t_two}
@@ -161,9 +167,56 @@ def main() -> None:
     print("\naveraged over transforms (precision includes the negatives' false positives)\n")
     print_table(["method", "mean recall", "precision"],
                 [[m, f"{s['mean_recall']:.3f}", f"{s['precision']:.4f}"] for m, s in summary.items()])
+    sweep = threshold_sweep(records)
+    print("\ntwo-stage decision rule sweep (match: phash distance <= r, or similarity >= s and a margin of at"
+          " least m over the next candidate); best mean recall at precision >= 0.99\n")
+    print_table(["exact radius", "similarity", "margin", "mean recall", "precision"],
+                [[x["exact_radius"], x["similarity"], x["margin"], f"{x['mean_recall']:.3f}", f"{x['precision']:.4f}"]
+                 for x in sweep[:10]])
     write_json(args.json, {"benchmark": "memorization_recall", "n": args.n, "rows": rows, "summary": summary,
-                           "params": auditor.checks_info() if hasattr(auditor, "checks_info") else {},
-                           "environment": environment()})
+                           "params": dict(opts), "sweep": sweep[:50], "environment": environment()})
+
+
+def decide(cands: list[tuple[int, int, float | None]], radius: int, sim: float, margin: float) -> int | None:
+    """The rule of the memorization check on one query's candidates: (id, phash distance, similarity)."""
+    exact = [c for c in cands if c[1] <= radius]
+    if exact:
+        return min(exact, key=lambda c: (c[1], -(c[2] or -2.0)))[0]
+    scored = sorted((c for c in cands if c[2] is not None), key=lambda c: -c[2])
+    if not scored or scored[0][2] < sim:
+        return None
+    if len(scored) > 1 and scored[0][2] - scored[1][2] < margin:
+        return None
+    return scored[0][0]
+
+
+def threshold_sweep(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean recall over transforms and overall precision for a grid of rules; those with precision
+    >= 0.99 first, by mean recall."""
+    transforms = sorted({r["transform"] for r in records if r["transform"] != "negatives"})
+    out = []
+    for radius in (0, 2, 4, 6):
+        for sim in np.round(np.arange(0.80, 0.995, 0.01), 2):
+            for margin in (0.0, 0.01, 0.02, 0.04):
+                tp = fp = 0
+                rec = {t: [0, 0] for t in transforms}
+                for r in records:
+                    p = decide(r["cands"], radius, float(sim), margin)
+                    if r["truth"] is None:
+                        fp += p is not None
+                        continue
+                    rec[r["transform"]][1] += 1
+                    if p == r["truth"]:
+                        tp += 1
+                        rec[r["transform"]][0] += 1
+                    elif p is not None:
+                        fp += 1
+                mean_recall = float(np.mean([a / b for a, b in rec.values() if b]))
+                out.append({"exact_radius": radius, "similarity": float(sim), "margin": margin,
+                            "mean_recall": mean_recall, "precision": tp / (tp + fp) if tp + fp else 1.0,
+                            "recall_by_transform": {t: a / b for t, (a, b) in rec.items() if b}})
+    out.sort(key=lambda x: (x["precision"] < 0.99, -x["mean_recall"], -x["precision"]))
+    return out
 
 
 def imagededup_predictions(train: list[np.ndarray], queries: list[np.ndarray]) -> list[int | None]:

@@ -38,6 +38,10 @@ class MemorizationOptions:
     """Hash distance (bits, first family) at or below which a candidate is a match without reranking."""
     similarity: float = 0.90
     """Embedding cosine similarity at or above which a candidate is a match."""
+    margin: float = 0.0
+    """With a margin > 0, only the most similar candidate can match by similarity, and only when it
+    is at least this much more similar than the next one (a copy has one source; a merely similar
+    item has many look-alikes)."""
     rerank: bool = True
     """Use the embedding stage (False: hash distance only)."""
     report: int = 3
@@ -50,6 +54,8 @@ class MemorizationOptions:
             raise ValueError("exact_radius must be in 0..64")
         if not -1.0 <= float(self.similarity) <= 1.0:
             raise ValueError("similarity must be in [-1, 1]")
+        if not 0.0 <= float(self.margin) <= 2.0:
+            raise ValueError("margin must be in [0, 2]")
 
 
 def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -202,10 +208,14 @@ class MemorizationCheck(Check):
         results = []
         for row in range(len(images)):
             items = []
+            ranked = sorted(sims[row].values(), reverse=True)
+            top_ok = bool(ranked) and (len(ranked) < 2 or ranked[0] - ranked[1] >= opt.margin)
             for i, c in cand[row].items():
                 hd = c["hash_distance"].get(first, 65)
                 sim = sims[row].get(i)
-                match = hd <= opt.exact_radius or (sim is not None and sim >= opt.similarity)
+                by_sim = sim is not None and sim >= opt.similarity and (
+                    opt.margin <= 0 or (top_ok and sim == ranked[0]))
+                match = hd <= opt.exact_radius or by_sim
                 items.append({**c, "similarity": None if sim is None else round(sim, 4), "match": match})
             items.sort(key=lambda c: (not c["match"], -(c["similarity"] or -2.0),
                                       min(c["hash_distance"].values())))
