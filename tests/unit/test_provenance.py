@@ -8,7 +8,6 @@ import io
 import json
 import struct
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from genaudit.provenance.c2pa import (
     sign_bytes,
 )
 from genaudit.provenance.certs import create_dev_chain, write_dev_chain
-from genaudit.samples import photo_crops
+from genaudit.samples import build_png, photo_crops, png_chunks, replace_png_pixels
 
 
 @pytest.fixture(scope="module")
@@ -64,21 +63,6 @@ SPEC = ManifestSpec(title="t", model_id="unit-model", model_version="7",
 
 
 # -- PNG / JPEG structure helpers (the tests edit real files) ------------------------------------
-def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    out, i = [], 8
-    while i < len(data):
-        (n,) = struct.unpack(">I", data[i:i + 4])
-        out.append((data[i + 4:i + 8], data[i + 8:i + 8 + n]))
-        i += 12 + n
-    return out
-
-
-def _png_build(chunks: list[tuple[bytes, bytes]]) -> bytes:
-    body = b"".join(struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d)) for t, d in chunks)
-    return b"\x89PNG\r\n\x1a\n" + body
-
-
 def _jpeg_split(data: bytes) -> tuple[list[bytes], bytes]:
     """(marker segments before SOS, the rest from SOS on)."""
     segs, i = [], 2
@@ -97,11 +81,7 @@ def change_one_pixel(signed: bytes, fmt: str) -> bytes:
     px[5, 5] = ((r + 40) % 256, g, b)
     fresh = _encode(img, fmt)
     if fmt == "PNG":
-        new_idat = [c for c in _png_chunks(fresh) if c[0] == b"IDAT"]
-        chunks = _png_chunks(signed)
-        first = next(i for i, c in enumerate(chunks) if c[0] == b"IDAT")
-        rest = [c for c in chunks if c[0] != b"IDAT"]
-        return _png_build(rest[:first] + new_idat + rest[first:])
+        return replace_png_pixels(signed, fresh)
     segs, _ = _jpeg_split(signed)
     _, scan = _jpeg_split(fresh)
     return b"\xff\xd8" + b"".join(segs) + scan
@@ -109,7 +89,7 @@ def change_one_pixel(signed: bytes, fmt: str) -> bytes:
 
 def strip_manifest(signed: bytes, fmt: str) -> bytes:
     if fmt == "PNG":
-        return _png_build([c for c in _png_chunks(signed) if c[0] != b"caBX"])
+        return build_png([c for c in png_chunks(signed) if c[0] != b"caBX"])
     segs, scan = _jpeg_split(signed)
     return b"\xff\xd8" + b"".join(s for s in segs if s[1] != 0xEB) + scan  # APP11 holds JUMBF
 
