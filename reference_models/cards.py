@@ -114,16 +114,16 @@ def render(name: str, entry: dict[str, Any]) -> str:
         floor = next((r for r in rows.values() if r["model"].startswith("train vs test")), None)
         lines += ([f"**Stale:** these numbers were measured on sha256 `{checkpoints.get(name)}`.", ""] if stale else [])
         lines += [f"Measured by `python benchmarks/generator_quality.py` on {row['n']:,} samples against the "
-                  "10,000 Fashion-MNIST test images (features of `classifier-fmnist`):", "",
-                  "| metric | this model | floor (10,000 real training images) |", "|---|---|---|",
+                  "10,000 Fashion-MNIST test images (features of `classifier-fmnist`):", ""]
+        table = ["| metric | this model | floor (10,000 real training images) |", "|---|---|---|",
                   f"| FID ↓ | {row['fid']:.2f} | {floor['fid']:.2f} |" if floor
                   else f"| FID ↓ | {row['fid']:.2f} | – |",
                   f"| precision | {row['precision']:.3f} | {floor['precision']:.3f} |" if floor else "",
                   f"| recall | {row['recall']:.3f} | {floor['recall']:.3f} |" if floor else "",
                   f"| conditional accuracy | {row['class_accuracy']:.3f} | {floor['class_accuracy']:.3f} |"
                   if floor else "",
-                  f"| sampling speed (CPU, img/s) | {row['images_per_s_cpu']:.0f} | – |", ""]
-        lines = [ln for ln in lines if ln != ""] + [""]
+                 f"| sampling speed (CPU, img/s) | {row['images_per_s_cpu']:.0f} | – |"]
+        lines += [ln for ln in table if ln != ""] + [""]
         per = row["per_class_accuracy"]
         classes = meta.get("classes", [str(c) for c in range(len(per))])
         lines += ["Conditional accuracy by class:", "",
