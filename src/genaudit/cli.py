@@ -503,6 +503,7 @@ def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, mo
     wkey = load_key(watermark_key_file) if watermark_key_file else None
     os.makedirs(out_dir, exist_ok=True)
     failures = 0
+    used: set[str] = set()
     for item in _image_inputs(inputs):
         if item.error is not None:
             click.echo(f"error: {item.path}: {item.error.code}: {item.error.message}", err=True)
@@ -538,7 +539,12 @@ def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, mo
             click.echo(f"error: {item.path}: {exc}", err=True)
             failures += 1
             continue
-        dest = os.path.join(out_dir, os.path.basename(item.path))
+        name = os.path.basename(item.path)
+        if name in used:  # same file name from two folders: keep both
+            stem, ext = os.path.splitext(name)
+            name = f"{stem}-{len(used)}{ext}"
+        used.add(name)
+        dest = os.path.join(out_dir, name)
         write_atomic(dest, signed)
         click.echo(f"{item.path} -> {dest} (+{len(signed) - len(data)} bytes"
                    + (", watermark soft binding" if mark else "") + ")")
