@@ -250,6 +250,11 @@ def test_cli_keys_sign_verify(tmp_path, run_cli):
     assert set(doc["audit"]["checks"]) == {"metadata", "phash"}
     r = run_cli("verify-manifest", str(src), "--trust-anchors", str(keys / "root.pem"))
     assert r.returncode == 1 and "no_manifest" in r.stdout
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "a.jpg").write_bytes(_encode(_photo(64), "JPEG"))
+    r = run_cli("sign", str(src), str(tmp_path / "b" / "a.jpg"), "-o", str(tmp_path / "two"),
+                "--cert", str(keys / "chain.pem"), "--key", str(keys / "signer.key"), "--checks", "none")
+    assert r.returncode == 0 and len(list((tmp_path / "two").iterdir())) == 2  # same name, both kept
     other = tmp_path / "other"
     run_cli("keys", "init", "-o", str(other))
     r = run_cli("sign", str(src), "-o", str(tmp_path / "o2"), "--cert", str(keys / "chain.pem"),
