@@ -105,6 +105,8 @@ class HammingIndex:
     MERGE_AT = 65_536
     #: Indexes smaller than this are searched by brute force (tables would not pay off).
     BRUTE_FORCE_BELOW = 4_096
+    #: Cost of one table probe in units of one code in a linear scan (see :meth:`uses_tables`).
+    PROBE_COST = 64
 
     def __init__(self, codes: Iterable[int] | np.ndarray = (), widths: tuple[int, ...] | None = None) -> None:
         self._codes = as_codes(codes).copy()
@@ -199,18 +201,22 @@ class HammingIndex:
             return
         step = max(1, chunk // len(tail))
         for a in range(0, len(q), step):
-            d = popcount64(q[a:a + step, None] ^ tail[None, :])
-            rows, cols = np.nonzero(d <= radius)
+            d = np.bitwise_count(q[a:a + step, None] ^ tail[None, :])  # uint8: no widening copy
+            flat = np.flatnonzero(d <= radius)  # far faster than a 2-D nonzero
+            rows, cols = np.divmod(flat, len(tail))
             out[0].append(rows + a)
-            out[1].append(cols.astype(np.int64) + lo)
-            out[2].append(d[rows, cols])
+            out[1].append(cols + lo)
+            out[2].append(d.ravel()[flat].astype(np.int16))
 
     def uses_tables(self, radius: int) -> bool:
         """Whether a query at ``radius`` probes the tables (else a linear scan is cheaper and is used)."""
         if not self._tables:
             return False
         s = radius // len(self._tables)
-        return sum(_n_probes(t.width, s) for t in self._tables) * 4 < self._built
+        # Measured on 1M random codes: a probe (bucket lookup, gather, verify, in vectorised numpy)
+        # costs about 64 times a linear scan's XOR + popcount of one code. So radius 12 scans at 1M
+        # (3 x 9,109 probes per query vs 1M codes) but probes at 10M.
+        return sum(_n_probes(t.width, s) for t in self._tables) * self.PROBE_COST < self._built
 
     def _pairs_within(self, q: np.ndarray, radius: int, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All (query row, id, distance) with distance ≤ radius, tables plus brute-force delta."""
