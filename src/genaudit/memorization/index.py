@@ -25,6 +25,7 @@ cheap and answers are always identical to an index built from scratch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -65,6 +66,7 @@ def as_codes(values: Iterable[int] | np.ndarray) -> np.ndarray:
 _PROBE_CACHE: dict[tuple[int, int], np.ndarray] = {}
 
 
+@functools.lru_cache(maxsize=256)
 def _n_probes(width: int, s: int) -> int:
     return sum(math.comb(width, k) for k in range(min(s, width) + 1))
 
