@@ -1,7 +1,7 @@
 """Training data sources: Fashion-MNIST IDX files and any folder of images.
 
->>> images, labels = load_fashion_mnist("test")  # doctest: +SKIP
->>> images.shape, labels.shape  # doctest: +SKIP
+>>> images, labels = load_fashion_mnist("test")
+>>> images.shape, labels.shape
 ((10000, 28, 28), (10000,))
 """
 
