@@ -1,11 +1,11 @@
 """Memorization recall: are transformed copies of training images found, and nothing else?
 
 Training set (indexed with phash + dhash): Fashion-MNIST training images and non-overlapping tiles
-of natural photographs (the photos are split in two halves: tiles of the first half are training
-items, tiles of the second half serve as photo negatives, so no negative shares content with a
-training item). Queries: every training item under each transform (crop 10%, resize 0.5, JPEG 50,
-mirror, brightness +20%, rotation 5°), plus the same number of distinct negatives (Fashion-MNIST
-test images and the other photos' tiles).
+of natural photographs (the photos are split in two, alternately: tiles of one set are training
+items, tiles of the other serve as photo negatives, so no negative shares content with a training
+item; 80-px tiles give enough of both for n = 2,000). Queries: every training item under each
+transform (crop 10%, resize 0.5, JPEG 50, mirror, brightness +20%, rotation 5°), plus the same
+number of distinct negatives (Fashion-MNIST test images and the other photos' tiles).
 
 A query counts as a true positive when the method's best match is its own source, a false
 positive when the method reports any match for a negative or a wrong item for a positive.
@@ -66,21 +66,20 @@ def photo_tiles(paths: list[str], size: int, limit: int) -> list[np.ndarray]:
     return tiles
 
 
-def build_sets(n: int, seed: int) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
+def build_sets(n: int, seed: int, tile: int = 80) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
     rng = np.random.default_rng(seed)
     train_x, _ = load_fashion_mnist("train")
     test_x, _ = load_fashion_mnist("test")
     paths = natural_photo_paths()
-    half = len(paths) // 2
     n_fm, n_ph = n // 2, n - n // 2
     fm_idx = rng.choice(len(train_x), n_fm, replace=False)
     train = [rgb(train_x[i]) for i in fm_idx]
     names = [f"fashion-mnist:train:{i}" for i in fm_idx]
-    tiles = photo_tiles(paths[:half], 128, n_ph)
+    tiles = photo_tiles(paths[0::2], tile, n_ph)
     train += tiles
     names += [f"photo-tile:{i}" for i in range(len(tiles))]
     negatives = [rgb(x) for x in test_x[rng.choice(len(test_x), n_fm, replace=False)]]
-    negatives += photo_tiles(paths[half:], 128, n_ph)
+    negatives += photo_tiles(paths[1::2], tile, n_ph)
     return train, names, negatives
 
 
@@ -96,6 +95,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=2000, help="training images (half Fashion-MNIST, half photo tiles)")
     ap.add_argument("--hash-radius", type=int, default=8)
+    ap.add_argument("--tile", type=int, default=80,
+                    help="photo tile size [80: the offline photos give 1,082 training and 1,298 negative tiles]")
     ap.add_argument("--no-imagededup", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default="benchmarks/results/memorization_recall.json")
@@ -103,7 +104,7 @@ def main() -> None:
 
     from genaudit import AuditConfig, Auditor
 
-    train, names, negatives = build_sets(args.n, args.seed)
+    train, names, negatives = build_sets(args.n, args.seed, args.tile)
     index = TrainingIndex(("phash", "dhash"))
     index.add({f: hash_images(train, f) for f in index.families}, names)
     tmp = tempfile.mkdtemp(prefix="genaudit-recall-")
