@@ -124,20 +124,14 @@ def scan(paths: tuple[str, ...], checks: str | None, report_dir: str | None, for
 
     cfg = _load_config(config_file)
     user_checks = checks
-    if watermark_key_file:
-        options = (*options, f"watermark.key_file={json.dumps(watermark_key_file)}")
-        if checks is None and "watermark" not in cfg.checks:
-            checks = ",".join((*cfg.checks, "watermark"))
-    if index_file:
-        options = (*options, f"memorization.index={json.dumps(index_file)}")
-        current = checks.split(",") if checks is not None else list(cfg.checks)
-        if user_checks is None and "memorization" not in current:
-            checks = ",".join((*current, "memorization"))
-    if trust_anchors:
-        options = (*options, f"provenance.trust_anchors={json.dumps(trust_anchors)}")
-        current = checks.split(",") if checks is not None else list(cfg.checks)
-        if user_checks is None and "provenance" not in current:
-            checks = ",".join((*current, "provenance"))
+    # Shortcut options: each sets its check's option and adds the check unless --checks was given.
+    for path, check, key in ((watermark_key_file, "watermark", "key_file"), (index_file, "memorization", "index"),
+                             (trust_anchors, "provenance", "trust_anchors")):
+        if path:
+            options = (*options, f"{check}.{key}={json.dumps(path)}")
+            current = checks.split(",") if checks is not None else list(cfg.checks)
+            if user_checks is None and check not in current:
+                checks = ",".join((*current, check))
     overrides: dict[str, Any] = {}
     for key, value in (("checks", checks), ("report_dir", report_dir), ("formats", formats), ("jobs", jobs),
                        ("batch_size", batch_size), ("resume", resume), ("fail_on", fail_on),
@@ -494,7 +488,9 @@ def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, mo
              thumbnail: bool, tsa_url: str | None) -> int:
     """Sign images with a C2PA manifest marking them AI-generated; files keep their names and format."""
     from .audit import Auditor
-    from .provenance.c2pa import ManifestSpec, ProvenanceError, SignerConfig, sign_bytes, write_atomic
+    from .errors import ImageLoadError
+    from .io import decode_bytes, read_file, write_atomic
+    from .provenance.c2pa import ManifestSpec, ProvenanceError, SignerConfig, sign_bytes
     from .watermark import load_key, verify
 
     signer = SignerConfig.from_files(cert, key_file, tsa_url=tsa_url)
@@ -509,26 +505,20 @@ def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, mo
             click.echo(f"error: {item.path}: {item.error.code}: {item.error.message}", err=True)
             failures += 1
             continue
-        try:
-            with open(item.path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            click.echo(f"error: {item.path}: unreadable: {exc.strerror}", err=True)
-            failures += 1
-            continue
         audit = None
         mark = None
+        try:
+            data = read_file(item.path)
+            # decoded once, for the audit and the watermark, only when one of them is asked for
+            loaded = decode_bytes(data, path=item.path) if auditor is not None or wkey is not None else None
+        except ImageLoadError as exc:
+            click.echo(f"error: {item.path}: {exc.code}: {exc.message}", err=True)
+            failures += 1
+            continue
         if auditor is not None:
-            res = auditor.audit_image(data)
-            if res.status == "error" and res.error is not None:
-                click.echo(f"error: {item.path}: {res.error.code}: {res.error.message}", err=True)
-                failures += 1
-                continue
-            audit = {r.check: r.to_dict() for r in res.checks}
+            audit = {r.check: r.to_dict() for r in auditor.audit_image(loaded).checks}
         if wkey is not None:
-            from .io import decode_bytes
-
-            v = verify(decode_bytes(data), wkey)
+            v = verify(loaded, wkey)
             if v.detected:
                 mark = {"method": v.method, "key_id": wkey.key_id, "payload": v.payload, "p_value": v.p_value}
         spec = ManifestSpec(title=os.path.basename(item.path), model_id=model_id, model_version=model_version,

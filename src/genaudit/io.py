@@ -647,23 +647,29 @@ def encode_png(image: Any, text: dict[str, str] | None = None) -> bytes:
     return buf.getvalue()
 
 
-def write_png(path: str | os.PathLike[str], image: Any, text: dict[str, str] | None = None) -> str:
-    """Write :func:`encode_png` output atomically (temp file + rename). Returns the path."""
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so a
+    crash never leaves a half-written file. Creates the folder. Returns the path."""
     import tempfile
 
     p = os.fspath(path)
     d = os.path.dirname(os.path.abspath(p))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=d)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(p)[1], dir=d)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(encode_png(image, text))
+            fh.write(data)
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return p
+
+
+def write_png(path: str | os.PathLike[str], image: Any, text: dict[str, str] | None = None) -> str:
+    """Write :func:`encode_png` output atomically (:func:`write_atomic`). Returns the path."""
+    return write_atomic(path, encode_png(image, text))
 
 
 def _pixel_sha256(rgb: Image.Image) -> str:

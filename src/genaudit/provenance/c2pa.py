@@ -38,7 +38,7 @@ import functools
 import io
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,13 +141,6 @@ class SignerConfig:
         except c2pa.C2paError as exc:
             raise ProvenanceError(f"cannot create a C2PA signer: {exc}") from None
 
-    def describe(self) -> dict[str, Any]:
-        """What a report may say about the signer (never the key)."""
-        leaf = self.leaf_certificate()
-        return {"subject": leaf.subject.rfc4514_string(), "issuer": leaf.issuer.rfc4514_string(),
-                "serial": format(leaf.serial_number, "x"), "alg": self.alg,
-                "not_after": leaf.not_valid_after_utc.isoformat(), "timestamp_authority": self.tsa_url}
-
 
 def _read_file(path: str | os.PathLike[str], what: str) -> bytes:
     try:
@@ -226,11 +219,12 @@ class ManifestSpec:
         return manifest
 
 
-@functools.lru_cache(maxsize=4)
-def _sign_context(thumbnail: bool) -> Any:
+@functools.lru_cache(maxsize=1)
+def _sign_context() -> Any:
+    """The SDK's own thumbnail is off: genaudit adds its small one (:func:`_thumbnail`) on request."""
     import c2pa
 
-    return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": bool(thumbnail)}}})
+    return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}})
 
 
 THUMBNAIL_ID = "genaudit-thumbnail.jpg"
@@ -276,7 +270,7 @@ def sign_bytes(data: bytes, signer: SignerConfig, spec: ManifestSpec, *, mime: s
     thumb = _thumbnail(data, spec.thumbnail_size) if spec.thumbnail else None
     if thumb is not None:
         manifest["thumbnail"] = {"format": "image/jpeg", "identifier": THUMBNAIL_ID}
-    builder = c2pa.Builder(manifest, context=_sign_context(False))
+    builder = c2pa.Builder(manifest, context=_sign_context())
     out = io.BytesIO()
     try:
         if thumb is not None:
@@ -327,16 +321,10 @@ def sign(image_or_path: Any, signer: SignerConfig, spec: ManifestSpec, *,
         data = encode_image(image_or_path, fmt)
     signed = sign_bytes(data, signer, spec)
     if out is not None:
+        from ..io import write_atomic
+
         write_atomic(out, signed)
     return signed
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -498,8 +486,3 @@ def _report_from_store(store: Mapping[str, Any], state: str | None, anchors: boo
                           training_mining=training, audit=by_label.get(AUDIT_LABEL), watermark=watermark,
                           signer=signer, n_manifests=len(manifests),
                           thumbnail=(active.get("thumbnail") or {}).get("format"))
-
-
-def verify_files(paths: Sequence[str], *, trust_anchors: str | None = None) -> list[tuple[str, ManifestReport]]:
-    """:func:`read_manifest` for several files (what ``genaudit verify-manifest`` runs)."""
-    return [(p, read_manifest(p, trust_anchors=trust_anchors)) for p in paths]

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GenauditError
-from .c2pa import ManifestSpec, SignerConfig, sign_bytes, write_atomic
+from ..io import write_atomic
+from .c2pa import ManifestSpec, SignerConfig, sign_bytes
 
 
 class WrapError(GenauditError):
@@ -147,49 +148,43 @@ class WrappedGenerator:
             img = img.resize((self.size, self.size), Image.Resampling.LANCZOS)
         return img
 
-    def _watermark(self, img: Any) -> tuple[Any, dict[str, Any] | None]:
-        from ..watermark import WatermarkError, embed, format_payload, verify
+    def _embed(self, img: Any) -> Any:
+        from ..watermark import WatermarkError, embed
 
         if self.key is None:
-            return img, None
+            return img
         try:
-            marked = embed(img, self.key, self.payload)
+            return embed(img, self.key, self.payload)
         except WatermarkError as exc:
             hint = " (pass size=128 or more to wrap() to upscale small outputs)" if self.size is None else ""
             raise WrapError(f"cannot watermark a {img.width}×{img.height} output: {exc}{hint}") from None
-        if self.fmt == "JPEG":  # check what will be written, not the pre-compression pixels
-            import io
 
-            from PIL import Image
+    def _read_back(self, data: bytes, key: Any) -> dict[str, Any]:
+        """Verify the watermark on the encoded file (after JPEG compression, if any): what is
+        released, not the pixels before encoding."""
+        from ..io import decode_bytes
+        from ..watermark import format_payload, verify
 
-            buf = io.BytesIO()
-            marked.convert("RGB").save(buf, "JPEG", quality=self.jpeg_quality)
-            check_img = Image.open(io.BytesIO(buf.getvalue()))
-        else:
-            check_img = marked
-        res = verify(check_img, self.key, fpr=self.fpr)
+        res = verify(decode_bytes(data), key, fpr=self.fpr)
         if not res.detected:
             raise WrapError(f"the embedded watermark does not read back (p={res.p_value}); refusing to release")
         payload = format_payload(self.payload)
         # Detection (keyed, exact p-value) is what the soft binding relies on; the 32-bit payload
         # needs more pixels (at 128² about 70% of Fashion-MNIST upscales decode, at ≥ 192² all),
         # so whether it read back is recorded rather than required.
-        return marked, {"method": res.method, "key_id": self.key.key_id, "payload": payload,
-                        "payload_read_back": res.payload == payload, "p_value_at_release": res.p_value}
+        return {"method": res.method, "key_id": key.key_id, "payload": payload,
+                "payload_read_back": res.payload == payload, "p_value_at_release": res.p_value}
 
     def _encode(self, img: Any, label: int | None, seed: int, index: int) -> bytes:
-        import io
-
         from ..io import encode_png
+        from .c2pa import encode_image
 
         if self.fmt == "PNG":
             text = {"genaudit:model": self.model_id, "genaudit:seed": str(seed), "genaudit:index": str(index)}
             if label is not None:
                 text["genaudit:label"] = str(label)
             return encode_png(img, text)
-        buf = io.BytesIO()
-        img.convert("RGB" if img.mode not in ("L", "RGB") else img.mode).save(buf, "JPEG", quality=self.jpeg_quality)
-        return buf.getvalue()
+        return encode_image(img, "JPEG", quality=self.jpeg_quality)
 
     # ---------------------------------------------------------------------------------------
     def sample(self, n: int, labels: Sequence[int] | None = None, seed: int = 0, *,
@@ -205,34 +200,24 @@ class WrappedGenerator:
             raise WrapError(f"got {len(labels)} labels for {n} samples")
         used_labels = list(labels) if labels is not None else (
             self.generator.default_labels(n) if hasattr(self.generator, "default_labels") else [None] * n)
-        images = [self._to_pil(x) for x in self._generate(n, labels, seed)]
-        marked: list[Any] = []
-        marks: list[dict[str, Any] | None] = []
-        for img in images:
-            m, info = self._watermark(img)
-            marked.append(m)
-            marks.append(info)
+        marked = [self._embed(self._to_pil(x)) for x in self._generate(n, labels, seed)]
+        encoded = [self._encode(img, used_labels[i], seed, i) for i, img in enumerate(marked)]
+        marks = [self._read_back(data, self.key) if self.key is not None else None for data in encoded]
         audits = self.auditor.audit_images(marked)
-        if out_dir is not None:
-            os.makedirs(out_dir, exist_ok=True)
+        ext = "png" if self.fmt == "PNG" else "jpg"
         out: list[ProvenancedImage] = []
-        for i, (img, mark, audit) in enumerate(zip(marked, marks, audits, strict=True)):
+        for i, (img, data, mark, audit) in enumerate(zip(marked, encoded, marks, audits, strict=True)):
             label = used_labels[i]
+            name = f"{prefix}-{seed}-{i:05d}.{ext}"
             checks = {r.check: r.to_dict() for r in audit.checks}
             if mark is not None:
                 checks["watermark"] = {"status": "finding", "summary": "embedded and read back", "data": mark}
-            data = self._encode(img, label, seed, i)
             if self.signer is not None:
-                title = f"{prefix}-{seed}-{i:05d}.{'png' if self.fmt == 'PNG' else 'jpg'}"
-                spec = ManifestSpec(title=title, model_id=self.model_id, model_version=self.model_version,
+                spec = ManifestSpec(title=name, model_id=self.model_id, model_version=self.model_version,
                                     audit=checks, watermark=mark, training_mining=self.training_mining,
                                     thumbnail=self.thumbnail)
                 data = sign_bytes(data, self.signer, spec)  # the last write
-            path = None
-            if out_dir is not None:
-                ext = "png" if self.fmt == "PNG" else "jpg"
-                path = os.path.join(os.fspath(out_dir), f"{prefix}-{seed}-{i:05d}.{ext}")
-                write_atomic(path, data)
+            path = write_atomic(os.path.join(os.fspath(out_dir), name), data) if out_dir is not None else None
             out.append(ProvenancedImage(data=data, format=self.fmt, index=i, seed=seed, label=label,
                                         width=img.width, height=img.height, sha256=hashlib.sha256(data).hexdigest(),
                                         audit=checks, watermark=mark, signed=self.signer is not None, path=path))
