@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from PIL import Image, ImageOps
 
 from _common import environment, print_table, write_json
+from genaudit.checks.memorization import matching_ids
 from genaudit.datasets import load_fashion_mnist
 from genaudit.memorization.hashing import hash_images
 from genaudit.memorization.index import TrainingIndex
@@ -179,16 +180,12 @@ def main() -> None:
 
 
 def decide(cands: list[tuple[int, int, float | None]], radius: int, sim: float, margin: float) -> int | None:
-    """The rule of the memorization check on one query's candidates: (id, phash distance, similarity)."""
-    exact = [c for c in cands if c[1] <= radius]
-    if exact:
-        return min(exact, key=lambda c: (c[1], -(c[2] or -2.0)))[0]
-    scored = sorted((c for c in cands if c[2] is not None), key=lambda c: -c[2])
-    if not scored or scored[0][2] < sim:
-        return None
-    if len(scored) > 1 and scored[0][2] - scored[1][2] < margin:
-        return None
-    return scored[0][0]
+    """The check's verdict on one query's candidates (id, phash distance, similarity): the rule is
+    ``matching_ids`` itself; the reported item is the check's first, the most similar match."""
+    hits = matching_ids(cands, radius, sim, margin)
+    best = max((c for c in cands if c[0] in hits), key=lambda c: (c[2] if c[2] is not None else -2.0, -c[1]),
+               default=None)
+    return best[0] if best else None
 
 
 def threshold_sweep(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -58,6 +58,25 @@ class MemorizationOptions:
             raise ValueError("margin must be in [0, 2]")
 
 
+def matching_ids(cands: Sequence[tuple[int, int, float | None]], exact_radius: int, similarity: float,
+                 margin: float = 0.0) -> set[int]:
+    """The verdict rule on one image's candidates ``(id, hash distance, similarity or None)``: a
+    candidate matches when its distance is at most ``exact_radius``, or its similarity is at least
+    ``similarity`` — with ``margin > 0`` only for the most similar candidate, and only when it leads
+    the next one by ``margin``. (``benchmarks/memorization_recall.py`` sweeps this same function.)
+
+    >>> sorted(matching_ids([(1, 3, 0.5), (2, 20, 0.95), (3, 20, 0.94)], 4, 0.9))
+    [1, 2, 3]
+    >>> sorted(matching_ids([(1, 3, 0.5), (2, 20, 0.95), (3, 20, 0.94)], 4, 0.9, margin=0.04))
+    [1]
+    """
+    ranked = sorted((s for _, _, s in cands if s is not None), reverse=True)
+    top_ok = bool(ranked) and (len(ranked) < 2 or ranked[0] - ranked[1] >= margin)
+    return {i for i, hd, sim in cands
+            if hd <= exact_radius or (sim is not None and sim >= similarity
+                                      and (margin <= 0 or (top_ok and sim == ranked[0])))}
+
+
 def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     """Wilson score interval of a proportion k/n (95% by default).
 
@@ -207,16 +226,12 @@ class MemorizationCheck(Check):
                     sims[row] = {i: float(v) for i, v in zip(keep, s, strict=True)}
         results = []
         for row in range(len(images)):
+            scored = [(i, c["hash_distance"].get(first, 65), sims[row].get(i)) for i, c in cand[row].items()]
+            hits = matching_ids(scored, opt.exact_radius, opt.similarity, opt.margin)
             items = []
-            ranked = sorted(sims[row].values(), reverse=True)
-            top_ok = bool(ranked) and (len(ranked) < 2 or ranked[0] - ranked[1] >= opt.margin)
             for i, c in cand[row].items():
-                hd = c["hash_distance"].get(first, 65)
                 sim = sims[row].get(i)
-                by_sim = sim is not None and sim >= opt.similarity and (
-                    opt.margin <= 0 or (top_ok and sim == ranked[0]))
-                match = hd <= opt.exact_radius or by_sim
-                items.append({**c, "similarity": None if sim is None else round(sim, 4), "match": match})
+                items.append({**c, "similarity": None if sim is None else round(sim, 4), "match": i in hits})
             items.sort(key=lambda c: (not c["match"], -(c["similarity"] or -2.0),
                                       min(c["hash_distance"].values())))
             matches = [c for c in items if c["match"]]
