@@ -55,7 +55,7 @@ def main() -> None:
         index, _ = build_index(["fashion-mnist:train"], families=("phash", "dhash"), jobs=1)
         idx_path = index.save(os.path.join(work, "fmnist-train.gaidx"))
         print(f"index of {len(index):,} training images built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    options: dict[str, Any] = {"index": idx_path}
+    options: dict[str, Any] = {"index": idx_path, "report": 1000}  # every candidate, for the rule sweep
     for kv in args.option:
         k, _, v = kv.partition("=")
         options[k] = float(v) if "." in v else int(v) if v.isdigit() else v
@@ -97,9 +97,47 @@ def main() -> None:
     print_table(["generator", "samples", "flagged", "memorization rate", "Wilson 95% CI",
                  "pixel copies of its 64 (MAD <= 8)"], rows)
     print(f"\nscan: {scan_s:.1f} s for {summary['memorization_rate']['audited']} images; check options {options}")
-    write_json(args.json, {"benchmark": "memorization_control", "n": args.n, "seed": args.seed,
+    results = [r for r in (f.result("memorization") for f in report.files) if r is not None and r.data]
+    records = [{"generator": r.data.get("generator"),
+                "cands": [(int(c["id"]), c["hash_distance"].get("phash", 65), c["similarity"], c.get("aligned"))
+                          for c in r.data["closest"]]} for r in results]
+    write_json(os.path.splitext(args.json)[0] + "_records.json", records)
+    sweep = rule_sweep(records, args.models.split(","))
+    print("\nrules of memorization_recall.py's sweep with the positive control >= 0.9, by the normal models'"
+          " highest rate\n")
+    print_table(["exact radius", "similarity", "aligned", "support", "aligned margin", *args.models.split(",")],
+                [[x["rule"][k] for k in ("exact_radius", "similarity", "aligned", "support", "aligned_margin")]
+                 + [f"{x['rates'][m]:.3f}" for m in args.models.split(",")] for x in sweep[:10]])
+    write_json(args.json, {"benchmark": "memorization_control", "sweep": sweep[:50], "n": args.n, "seed": args.seed,
                            "options": options, "by_generator": summary["by_generator"], "pixel_copies": copies,
                            "scan_s": scan_s, "environment": environment()})
+
+
+def rule_sweep(records: list[dict[str, Any]], models: list[str]) -> list[dict[str, Any]]:
+    """Each rule of the recall benchmark's grid, applied to every sample's candidates: the rate per
+    generator; rules that keep the positive control at >= 0.9 first, by the normal models' worst rate."""
+    import itertools
+
+    from genaudit.checks.memorization import matching_ids
+    from memorization_recall import SWEEP
+
+    out = []
+    for radius, sim, margin, aligned, support, al_margin in itertools.product(*SWEEP.values()):
+        if (sim > 1 and support > 0) or (aligned > 1 and al_margin > 0):
+            continue
+        hits: dict[str, list[int]] = {m: [] for m in models}
+        for r in records:
+            hit = bool(matching_ids(r["cands"], radius, sim, margin, aligned, support, al_margin))
+            hits.setdefault(str(r["generator"]), []).append(int(hit))
+        rates = {m: float(np.mean(v)) if v else float("nan") for m, v in hits.items()}
+        control = [m for m in models if "memorize" in m]
+        normal = [m for m in models if "memorize" not in m]
+        out.append({"rule": {"exact_radius": radius, "similarity": sim, "margin": margin, "aligned": aligned,
+                             "support": support, "aligned_margin": al_margin}, "rates": rates,
+                    "control_ok": all(rates[m] >= 0.9 for m in control),
+                    "worst_normal": max((rates[m] for m in normal), default=0.0)})
+    out.sort(key=lambda x: (not x["control_ok"], x["worst_normal"]))
+    return out
 
 
 if __name__ == "__main__":

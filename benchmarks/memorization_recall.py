@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from PIL import Image, ImageOps
 
 from _common import environment, print_table, write_json
-from genaudit.checks.memorization import matching_ids
+from genaudit.checks.memorization import match_order, matching_ids
 from genaudit.datasets import load_fashion_mnist
 from genaudit.memorization.hashing import hash_images
 from genaudit.memorization.index import TrainingIndex
@@ -141,8 +141,8 @@ def main() -> None:
             best = r.data["closest"][0] if r.status == "finding" else None
             two.append(int(best["id"]) if best else None)
             records.append({"transform": tname, "truth": t,
-                            "cands": [(int(c["id"]), c["hash_distance"].get("phash", 65), c["similarity"])
-                                      for c in r.data["closest"]]})
+                            "cands": [(int(c["id"]), c["hash_distance"].get("phash", 65), c["similarity"],
+                                       c.get("aligned")) for c in r.data["closest"]]})
         t_two = time.perf_counter() - t0
         row = {"transform": tname, "queries": len(queries), "hash_only": score(hash_pred, truth),
                "two_stage": score(two, truth), "hash_s": t_hash, "two_stage_s": t_two}
@@ -169,50 +169,64 @@ def main() -> None:
     print("\naveraged over transforms (precision includes the negatives' false positives)\n")
     print_table(["method", "mean recall", "precision"],
                 [[m, f"{s['mean_recall']:.3f}", f"{s['precision']:.4f}"] for m, s in summary.items()])
+    write_json(os.path.splitext(args.json)[0] + "_records.json", records)  # to re-sweep without re-running
     sweep = threshold_sweep(records)
-    print("\ntwo-stage decision rule sweep (match: phash distance <= r, or similarity >= s and a margin of at"
-          " least m over the next candidate); best mean recall at precision >= 0.99\n")
-    print_table(["exact radius", "similarity", "margin", "mean recall", "precision"],
-                [[x["exact_radius"], x["similarity"], x["margin"], f"{x['mean_recall']:.3f}", f"{x['precision']:.4f}"]
-                 for x in sweep[:10]])
+    print("\ndecision rule sweep (match: phash distance <= r, or aligned correlation >= a, or similarity >= s"
+          " with aligned >= support; 2.0 = clause off); best mean recall at precision >= 0.99\n")
+    print_table(["exact radius", "similarity", "aligned", "support", "aligned margin", "mean recall", "precision"],
+                [[x["exact_radius"], x["similarity"], x["aligned"], x["support"], x["aligned_margin"],
+                  f"{x['mean_recall']:.3f}",
+                  f"{x['precision']:.4f}"] for x in sweep[:10]])
     write_json(args.json, {"benchmark": "memorization_recall", "n": args.n, "rows": rows, "summary": summary,
                            "params": dict(opts), "sweep": sweep[:50], "environment": environment()})
 
 
-def decide(cands: list[tuple[int, int, float | None]], radius: int, sim: float, margin: float) -> int | None:
-    """The check's verdict on one query's candidates (id, phash distance, similarity): the rule is
-    ``matching_ids`` itself; the reported item is the check's first, the most similar match."""
-    hits = matching_ids(cands, radius, sim, margin)
-    best = max((c for c in cands if c[0] in hits), key=lambda c: (c[2] if c[2] is not None else -2.0, -c[1]),
-               default=None)
+def decide(cands: list[tuple[int, int, float | None, float | None]], radius: int, sim: float, margin: float,
+           aligned: float, support: float, aligned_margin: float = 0.0) -> int | None:
+    """The check's verdict on one query's candidates (id, phash distance, similarity, aligned
+    correlation): the rule is ``matching_ids`` itself; the reported item is the check's first match."""
+    hits = matching_ids(cands, radius, sim, margin, aligned, support, aligned_margin)
+    best = min((c for c in cands if c[0] in hits), key=match_order, default=None)
     return best[0] if best else None
 
 
+SWEEP = {"exact_radius": (0, 2, 4), "similarity": (0.86, 0.88, 0.90, 0.92, 0.94, 0.96, 2.0),
+         "margin": (0.0,), "aligned": (0.95, 0.96, 0.965, 0.97, 0.975, 0.98, 0.985, 0.99, 2.0),
+         "support": (0.0, 0.85, 0.9, 0.93, 0.95), "aligned_margin": (0.0, 0.01)}
+
+
 def threshold_sweep(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean recall over transforms and overall precision for a grid of rules; those with precision
-    >= 0.99 first, by mean recall."""
+    """Mean recall over transforms and overall precision for a grid of rules (``SWEEP``; 2.0 turns
+    a clause off); those with precision >= 0.99 first, by mean recall."""
+    import itertools
+
     transforms = sorted({r["transform"] for r in records if r["transform"] != "negatives"})
+    # only candidates that some rule of the grid could accept matter (fewer to look at per rule)
+    lo_r, lo_s, lo_a = max(SWEEP["exact_radius"]), min(SWEEP["similarity"]), min(SWEEP["aligned"])
+    records = [{**r, "cands": [c for c in r["cands"] if c[1] <= lo_r or (c[2] is not None and c[2] >= lo_s)
+                               or (c[3] is not None and c[3] >= lo_a)]} for r in records]
     out = []
-    for radius in (0, 2, 4, 6):
-        for sim in np.round(np.arange(0.80, 0.995, 0.01), 2):
-            for margin in (0.0, 0.01, 0.02, 0.04):
-                tp = fp = 0
-                rec = {t: [0, 0] for t in transforms}
-                for r in records:
-                    p = decide(r["cands"], radius, float(sim), margin)
-                    if r["truth"] is None:
-                        fp += p is not None
-                        continue
-                    rec[r["transform"]][1] += 1
-                    if p == r["truth"]:
-                        tp += 1
-                        rec[r["transform"]][0] += 1
-                    elif p is not None:
-                        fp += 1
-                mean_recall = float(np.mean([a / b for a, b in rec.values() if b]))
-                out.append({"exact_radius": radius, "similarity": float(sim), "margin": margin,
-                            "mean_recall": mean_recall, "precision": tp / (tp + fp) if tp + fp else 1.0,
-                            "recall_by_transform": {t: a / b for t, (a, b) in rec.items() if b}})
+    for radius, sim, margin, aligned, support, al_margin in itertools.product(*SWEEP.values()):
+        if (sim > 1 and support > 0) or (aligned > 1 and al_margin > 0):
+            continue  # clauses that are off need no qualifier
+        tp = fp = 0
+        rec = {t: [0, 0] for t in transforms}
+        for r in records:
+            p = decide(r["cands"], radius, sim, margin, aligned, support, al_margin)
+            if r["truth"] is None:
+                fp += p is not None
+                continue
+            rec[r["transform"]][1] += 1
+            if p == r["truth"]:
+                tp += 1
+                rec[r["transform"]][0] += 1
+            elif p is not None:
+                fp += 1
+        out.append({"exact_radius": radius, "similarity": sim, "margin": margin, "aligned": aligned,
+                    "support": support, "aligned_margin": al_margin,
+                    "mean_recall": float(np.mean([a / b for a, b in rec.values() if b])),
+                    "precision": tp / (tp + fp) if tp + fp else 1.0,
+                    "recall_by_transform": {t: a / b for t, (a, b) in rec.items() if b}})
     out.sort(key=lambda x: (x["precision"] < 0.99, -x["mean_recall"], -x["precision"]))
     return out
 

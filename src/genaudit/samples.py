@@ -48,8 +48,10 @@ OPENCV_PHOTOS = (
     "butterfly.jpg", "ela_original.jpg", "fruits.jpg", "graf1.png", "graf3.png", "home.jpg", "left.jpg",
     "right.jpg", "leuvenA.jpg", "leuvenB.jpg", "licenseplate_motion.jpg", "messi5.jpg", "orange.jpg",
     "pca_test1.jpg", "rubberwhale1.png", "rubberwhale2.png", "smarties.png", "squirrel_cls.jpg", "stuff.jpg",
-    "pic1.png", "pic2.png", "pic3.png", "pic4.png", "pic5.png", "pic6.png",
 )
+#: opencv-doc's synthetic drawings (flat shapes, binary graphics, noise): not photographs, kept apart
+#: so that benchmarks on "natural photographs" can report them separately
+OPENCV_GRAPHICS = ("pic1.png", "pic2.png", "pic3.png", "pic4.png", "pic5.png", "pic6.png")
 #: colour photographs in scikit-image's bundled data
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
                   "motorcycle_right.png", "hubble_deep_field.jpg", "immunohistochemistry.png", "retina.jpg")
@@ -65,6 +67,13 @@ def natural_photo_paths() -> list[str]:
     found += [os.path.join(OPENCV_SAMPLES_DIR, f) for f in OPENCV_PHOTOS
               if os.path.isfile(os.path.join(OPENCV_SAMPLES_DIR, f))]
     return found
+
+
+def graphics_paths() -> list[str]:
+    """Synthetic drawings from opencv-doc (shapes on flat backgrounds): the hard case for an
+    invisible watermark, since tone edits clip their flat black and white areas entirely."""
+    return [os.path.join(OPENCV_SAMPLES_DIR, f) for f in OPENCV_GRAPHICS
+            if os.path.isfile(os.path.join(OPENCV_SAMPLES_DIR, f))]
 
 
 def photo_crops(size: int, n: int, seed: int = 0, paths: list[str] | None = None) -> Iterator[tuple[str, Any]]:

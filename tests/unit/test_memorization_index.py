@@ -46,10 +46,14 @@ def test_radius_search_equals_brute_force(n: int) -> None:
     assert (len(index.widths) > 0) == (n >= HammingIndex.BRUTE_FORCE_BELOW)
     queries = np.concatenate([near(centres, 2, seed=2), near(codes[500 % n:510 % n + 10][:10], 6, seed=3),
                               random_codes(10, seed=4)])
+    index.add(near(centres, 1, seed=5))  # a delta the tables do not hold yet
+    codes = np.concatenate([codes, near(centres, 1, seed=5)])
     for r in (0, 3, 4, 8, 12, 20):
         got = index.radius_search_batch(queries, r)
         for q, (ids, dists) in zip(queries, got, strict=True):
             assert list(zip(ids.tolist(), dists.tolist(), strict=True)) == brute(codes, int(q), r)
+            ids1, dists1 = index.radius_search(q, r)  # one query at a time takes its own path
+            assert np.array_equal(ids1, ids) and np.array_equal(dists1, dists)
 
 
 def test_knn_matches_sorted_brute_force() -> None:

@@ -4,11 +4,15 @@ Stage 1 — hashes: the image and its mirror image are hashed with every family 
 (``genaudit index build``), and the ``candidates`` nearest training items per family are taken
 (exact k-NN in Hamming space). Stage 2 — embedding: the candidates are loaded from their sources
 and compared with the image in EfficientNet-Lite0 feature space (cosine similarity, the larger of
-image and mirror image). A candidate is a match when its hash distance is at most
-``exact_radius`` (a near-exact copy, whatever the embedding says) or its similarity is at least
-``similarity``. The summary gives the memorization rate (share of audited images with a match)
-with a Wilson 95% interval, overall and per generator (the ``genaudit:model`` PNG text chunk that
-``genaudit models sample`` writes, else the image's folder).
+image and mirror image). Stage 3 — registration: the ``align_top`` most similar candidates are
+warped onto the image over a small rotation × zoom × mirror × shift search and correlated
+(:mod:`genaudit.memorization.align`); a copy agrees pixel for pixel once the edit is undone, a
+look-alike does not. A candidate is a match when its hash distance is at most ``exact_radius``
+(a near-exact copy), or its aligned correlation is at least ``aligned``, or its similarity is at
+least ``similarity`` with an aligned correlation of at least ``support``. The summary gives the
+memorization rate (share of audited images with a match) with a Wilson 95% interval, overall and
+per generator (the ``genaudit:model`` PNG text chunk that ``genaudit models sample`` writes, else
+the image's folder).
 """
 
 from __future__ import annotations
@@ -38,6 +42,17 @@ class MemorizationOptions:
     """Hash distance (bits, first family) at or below which a candidate is a match without reranking."""
     similarity: float = 0.90
     """Embedding cosine similarity at or above which a candidate is a match."""
+    aligned: float = 0.975
+    """Aligned correlation (stage 3) at or above which a candidate is a match; above 1 turns it off."""
+    support: float = 0.93
+    """Aligned correlation a candidate also needs to match by embedding similarity (0: none)."""
+    align_top: int = 8
+    """Candidates registered in stage 3: the most similar by embedding (by hash distance without it)."""
+    aligned_margin: float = 0.0
+    """With a margin > 0, only the best aligned candidate can match by aligned correlation, and only
+    when it leads the next registered candidate by this much."""
+    align: bool = True
+    """Run stage 3 (False: hash distance and embedding similarity only)."""
     margin: float = 0.0
     """With a margin > 0, only the most similar candidate can match by similarity, and only when it
     is at least this much more similar than the next one (a copy has one source; a merely similar
@@ -56,25 +71,56 @@ class MemorizationOptions:
             raise ValueError("similarity must be in [-1, 1]")
         if not 0.0 <= float(self.margin) <= 2.0:
             raise ValueError("margin must be in [0, 2]")
+        if not -1.0 <= float(self.aligned) <= 2.0 or not -1.0 <= float(self.support) <= 1.0:
+            raise ValueError("aligned must be in [-1, 2] and support in [-1, 1]")
+        if not 1 <= int(self.align_top) <= 1000:
+            raise ValueError("align_top must be in 1..1000")
 
 
-def matching_ids(cands: Sequence[tuple[int, int, float | None]], exact_radius: int, similarity: float,
-                 margin: float = 0.0) -> set[int]:
-    """The verdict rule on one image's candidates ``(id, hash distance, similarity or None)``: a
-    candidate matches when its distance is at most ``exact_radius``, or its similarity is at least
-    ``similarity`` — with ``margin > 0`` only for the most similar candidate, and only when it leads
-    the next one by ``margin``. (``benchmarks/memorization_recall.py`` sweeps this same function.)
+Candidate = tuple[int, int, "float | None", "float | None"]
+"""One candidate as the verdict rule sees it: (id, hash distance, similarity, aligned correlation)."""
 
-    >>> sorted(matching_ids([(1, 3, 0.5), (2, 20, 0.95), (3, 20, 0.94)], 4, 0.9))
+
+def matching_ids(cands: Sequence[Candidate], exact_radius: int, similarity: float, margin: float = 0.0,
+                 aligned: float = 2.0, support: float = 0.0, aligned_margin: float = 0.0) -> set[int]:
+    """The verdict rule on one image's candidates ``(id, hash distance, similarity, aligned)`` (None
+    where a stage did not score the candidate). A candidate matches when
+
+    * its hash distance is at most ``exact_radius``, or
+    * its aligned correlation is at least ``aligned`` (with ``aligned_margin > 0``: only the best
+      aligned candidate, and only when it leads the next one by ``aligned_margin``), or
+    * its similarity is at least ``similarity`` and, with ``support > 0``, its aligned correlation
+      is at least ``support``; with ``margin > 0`` only the most similar candidate can match this
+      way, and only when it leads the next one by ``margin``.
+
+    ``benchmarks/memorization_recall.py`` sweeps this same function.
+
+    >>> sorted(matching_ids([(1, 3, 0.5, None), (2, 20, 0.95, None), (3, 20, 0.94, None)], 4, 0.9))
     [1, 2, 3]
-    >>> sorted(matching_ids([(1, 3, 0.5), (2, 20, 0.95), (3, 20, 0.94)], 4, 0.9, margin=0.04))
+    >>> sorted(matching_ids([(1, 3, 0.5, None), (2, 20, 0.95, None), (3, 20, 0.94, None)], 4, 0.9, margin=0.04))
     [1]
+    >>> sorted(matching_ids([(1, 30, 0.5, 0.99), (2, 20, 0.95, 0.90), (3, 20, 0.94, 0.95)], 4, 0.9,
+    ...                     aligned=0.98, support=0.93))
+    [1, 3]
     """
-    ranked = sorted((s for _, _, s in cands if s is not None), reverse=True)
+    ranked = sorted((c[2] for c in cands if c[2] is not None), reverse=True)
     top_ok = bool(ranked) and (len(ranked) < 2 or ranked[0] - ranked[1] >= margin)
-    return {i for i, hd, sim in cands
-            if hd <= exact_radius or (sim is not None and sim >= similarity
-                                      and (margin <= 0 or (top_ok and sim == ranked[0])))}
+    ranked_al = sorted((c[3] for c in cands if c[3] is not None), reverse=True)
+    top_al_ok = bool(ranked_al) and (len(ranked_al) < 2 or ranked_al[0] - ranked_al[1] >= aligned_margin)
+    hits = set()
+    for i, hd, sim, al in cands:
+        by_sim = (sim is not None and sim >= similarity and (margin <= 0 or (top_ok and sim == ranked[0]))
+                  and (support <= 0 or (al is not None and al >= support)))
+        by_al = (al is not None and al >= aligned
+                 and (aligned_margin <= 0 or (top_al_ok and al == ranked_al[0])))
+        if hd <= exact_radius or by_al or by_sim:
+            hits.add(i)
+    return hits
+
+
+def match_order(c: Candidate) -> tuple[float, float, int]:
+    """Sort key for matches, best first: aligned correlation, then similarity, then hash distance."""
+    return (-(c[3] if c[3] is not None else -2.0), -(c[2] if c[2] is not None else -2.0), c[1])
 
 
 def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -150,6 +196,10 @@ class MemorizationCheck(Check):
         self._embedder: Any = None
         self._sources = _SourceImages(size=64)
         self._emb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
+        from ..memorization.align import AlignParams
+
+        self._align = AlignParams()
 
     def params(self) -> dict[str, Any]:
         d = dict(super().params())
@@ -224,31 +274,65 @@ class MemorizationCheck(Check):
                     e = np.stack([self._emb_cache[i] for i in keep])
                     s = np.maximum(e @ q_emb[row], e @ m_emb[row])
                     sims[row] = {i: float(v) for i, v in zip(keep, s, strict=True)}
+        aligned = self._register(pils, cand, sims, errors) if opt.align else [{} for _ in images]
         results = []
         for row in range(len(images)):
-            scored = [(i, c["hash_distance"].get(first, 65), sims[row].get(i)) for i, c in cand[row].items()]
-            hits = matching_ids(scored, opt.exact_radius, opt.similarity, opt.margin)
+            scored = [(i, c["hash_distance"].get(first, 65), sims[row].get(i), aligned[row].get(i))
+                      for i, c in cand[row].items()]
+            hits = matching_ids(scored, opt.exact_radius, opt.similarity, opt.margin, opt.aligned, opt.support,
+                                 opt.aligned_margin)
+            scored.sort(key=lambda c: (c[0] not in hits, match_order(c)))
             items = []
-            for i, c in cand[row].items():
-                sim = sims[row].get(i)
-                items.append({**c, "similarity": None if sim is None else round(sim, 4), "match": i in hits})
-            items.sort(key=lambda c: (not c["match"], -(c["similarity"] or -2.0),
-                                      min(c["hash_distance"].values())))
+            for i, _, sim, al in scored:
+                items.append({**cand[row][i], "similarity": None if sim is None else round(sim, 4),
+                              "aligned": None if al is None else round(al, 4), "match": i in hits})
             matches = [c for c in items if c["match"]]
             data = {"hashes": {f: own_hash[f][row] for f in own_hash}, "closest": items[:opt.report],
                     "matches": len(matches), "candidates": len(items), "reranked": self._embedder is not None,
+                    "registered": sum(c["aligned"] is not None for c in items),
                     "generator": _generator_of(images[row])}
             if errors[row]:
                 data["unreadable_training_items"] = errors[row][:5]
             if matches:
                 best = matches[0]
                 sim_txt = f", similarity {best['similarity']:.3f}" if best["similarity"] is not None else ""
+                if best["aligned"] is not None:
+                    sim_txt += f", aligned correlation {best['aligned']:.3f}"
                 results.append(CheckResult.finding(
                     self.name, data, summary=f"near-copy of training item {best['source']} (hash distance "
                                              f"{best['hash_distance'].get(first)}{sim_txt})"))
             else:
                 results.append(CheckResult.ok(self.name, data, summary="no near-copy of a training item"))
         return results
+
+    def _register(self, pils: Sequence[Any], cand: list[dict[int, Any]], sims: list[dict[int, float]],
+                  errors: list[list[str]]) -> list[dict[int, float]]:
+        """Stage 3: aligned correlation of each image's ``align_top`` best candidates."""
+        from ..memorization.align import aligned_correlation, grey_thumbnail
+
+        size = self._align.size
+        out: list[dict[int, float]] = []
+        first = self.index.families[0]
+        for row, pil in enumerate(pils):
+            best = sorted(cand[row], key=lambda i: (-sims[row].get(i, -2.0),
+                                                    cand[row][i]["hash_distance"].get(first, 65)))
+            ids, thumbs = [], []
+            for i in best[:self.options.align_top]:
+                t = self._thumbs.get(i)
+                if t is None:
+                    try:
+                        t = grey_thumbnail(self._sources.get(self.index.sources[i]), size)
+                    except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
+                        errors[row].append(f"{self.index.sources[i]}: {exc}")
+                        continue
+                    self._thumbs[i] = t
+                    if len(self._thumbs) > self.EMBEDDING_CACHE:
+                        self._thumbs.popitem(last=False)
+                ids.append(i)
+                thumbs.append(t)
+            scores = aligned_correlation(grey_thumbnail(pil, size), thumbs, self._align)
+            out.append({i: float(v) for i, v in zip(ids, scores, strict=True)})
+        return out
 
     def _embed_training(self, ids: set[int], errors: list[list[str]], cand: list[dict[int, Any]]) -> None:
         """Embeddings of training items, cached by id (training items recur across queries)."""

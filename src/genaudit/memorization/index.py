@@ -142,15 +142,26 @@ class HammingIndex:
         widths = self._fixed_widths or substring_widths(n)
         if sum(widths) != BITS:
             raise ValueError(f"substring widths must add up to {BITS}, got {widths}")
-        shift = 0
-        for w in widths:
+        # All tables live in two flat arrays (each table's order and offsets are views into them), so
+        # a single query can probe every table with one set of vectorised gathers.
+        self._all_order = np.empty(len(widths) * n, dtype=np.int64)
+        self._all_off = np.empty(sum((1 << w) + 1 for w in widths), dtype=np.int64)
+        off_base, shift = 0, 0
+        for t_i, w in enumerate(widths):
             keys = ((self._codes >> _U64(shift)) & _U64((1 << w) - 1)).astype(np.int64)
-            order = np.argsort(keys, kind="stable")
-            counts = np.bincount(keys, minlength=1 << w)
-            offsets = np.zeros((1 << w) + 1, dtype=np.int64)
-            np.cumsum(counts, out=offsets[1:])
+            order = self._all_order[t_i * n:(t_i + 1) * n]
+            order[:] = np.argsort(keys, kind="stable")
+            offsets = self._all_off[off_base:off_base + (1 << w) + 1]
+            offsets[0] = 0
+            np.cumsum(np.bincount(keys, minlength=1 << w), out=offsets[1:])
             self._tables.append(_Table(shift, w, order, offsets))
+            off_base += (1 << w) + 1
             shift += w
+        self._shifts = np.array([t.shift for t in self._tables], dtype=np.uint64)
+        self._wmasks = np.array([(1 << t.width) - 1 for t in self._tables], dtype=np.uint64)
+        self._off_base = np.cumsum([0] + [(1 << t.width) + 1 for t in self._tables[:-1]]).astype(np.int64)
+        self._order_base = np.arange(len(self._tables), dtype=np.int64) * n
+        self._plans: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def add(self, codes: Iterable[int] | np.ndarray) -> np.ndarray:
         """Append codes; returns their ids. The tables are rebuilt when the unindexed delta grows large."""
@@ -248,15 +259,50 @@ class HammingIndex:
         if not 0 <= radius <= BITS:
             raise ValueError(f"radius must be in 0..{BITS}, got {radius}")
         q = as_codes(queries)
+        if len(q) == 1 and self.uses_tables(radius):
+            return [self._radius_one(q, radius)]
         rows, ids, d = self._pairs_within(q, radius, chunk)
         order = np.lexsort((ids, d, rows))
         rows, ids, d = rows[order], ids[order], d[order]
         bounds = np.searchsorted(rows, np.arange(len(q) + 1))
         return [(ids[bounds[i]:bounds[i + 1]], d[bounds[i]:bounds[i + 1]]) for i in range(len(q))]
 
+    def _probe_plan(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """(table of each probe, mask of each probe) for probing every table within ``s`` bits."""
+        plan = self._plans.get(s)
+        if plan is None:
+            masks = [_probe_masks(t.width, s) for t in self._tables]
+            plan = (np.repeat(np.arange(len(masks)), [len(m) for m in masks]), np.concatenate(masks))
+            self._plans[s] = plan
+        return plan
+
     def radius_search(self, query: int | np.integer, radius: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, distances) of every code within ``radius`` bits of one query."""
-        return self.radius_search_batch(np.array([query], dtype=np.uint64), radius)[0]
+        return self.radius_search_batch(as_codes([int(query)]), radius)[0]
+
+    def _radius_one(self, q: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+        """One query (``q`` of length 1) through the tables: every table is probed at once, a dozen
+        numpy calls in all, which is what matters when queries arrive one at a time."""
+        tab, masks = self._probe_plan(radius // len(self._tables))
+        keys = (q[0] >> self._shifts) & self._wmasks
+        gi = self._off_base[tab] + (keys[tab] ^ masks).astype(np.int64)
+        starts = self._all_off[gi]
+        lengths = self._all_off[gi + 1] - starts
+        total = int(lengths.sum())
+        pos = np.empty(0, dtype=np.int64)
+        if total:
+            first = starts + self._order_base[tab] - (np.cumsum(lengths) - lengths)
+            pos = np.unique(self._all_order[np.repeat(first, lengths) + np.arange(total)])  # once per code
+        d = np.bitwise_count(self._codes[pos] ^ q[0])
+        ok = d <= radius
+        ids, dist = pos[ok], d[ok].astype(np.int16)
+        if len(self._codes) > self._built:  # codes added since the tables were built
+            dt = np.bitwise_count(self._codes[self._built:] ^ q[0])
+            extra = np.flatnonzero(dt <= radius)
+            ids = np.concatenate([ids, extra + self._built])
+            dist = np.concatenate([dist, dt[extra].astype(np.int16)])
+        order = np.lexsort((ids, dist))
+        return ids[order], dist[order]
 
     def knn(self, queries: Iterable[int] | np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest codes of each query: (ids, distances), shape (Q, k), ties broken by id.

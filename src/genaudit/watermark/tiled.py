@@ -10,7 +10,10 @@ key-random phases:
 * **payload** (95) — a 32-bit payload in a BCH(127, t = 10) codeword, scrambled by the key.
 
 The tile repeats over the whole image and is added to R, G and B alike (a luminance change; alpha
-and greyscale are preserved) with the amplitude that gives the target PSNR.
+and greyscale are preserved). Its amplitude is shaped by tone: full in the mid-tones, tapering to
+``tone_floor`` towards pure black and white, where clipping (at embedding, or after a brightness or
+contrast edit) would erase it anyway; the overall amplitude is then calibrated so that the image's
+PSNR after rounding and clipping is the target.
 
 **Verification.** The luminance is whitened locally (mean removed, divided by local contrast) and
 Fourier-transformed once. A periodic pattern seen through rotation θ, scale s and any crop puts
@@ -46,15 +49,26 @@ class TiledParams:
 
     period: int = 64
     band: tuple[float, float] = (3.2, 14.0)
-    psnr: float = 39.0
+    psnr: float = 38.3
+    """Target PSNR of the embedding (measured after rounding and clipping to 0..255)."""
+    tone_range: tuple[float, float] = (32.0, 208.0)
+    """Tones (0..255) between which the pattern has full amplitude; outside, it tapers linearly
+    towards ``tone_floor`` at 0 and 255. A brightness or contrast edit of ±20% clips the extreme
+    tones, so amplitude there is mostly lost; it is spent on the mid-tones instead."""
+    tone_floor: float = 0.2
+    max_gain: float = 2.0
+    """Cap on the calibration gain that makes up for clipping (limits how much a mostly black or
+    white image concentrates the pattern in its few mid-tones)."""
     n_sync: int = 96
     n_check: int = 96
+    check_gain: float = 1.15
+    """Amplitude of the check frequencies relative to the sync and payload ones."""
     code_t: int = 10
     code_m: int = 7
     max_rotation: float = 8.0
     rotation_step: float = 0.25
     scales: tuple[float, ...] = (1.0, 0.75, 0.5, 0.667, 0.8, 0.9, 1.25, 1.5, 2.0)
-    confident_sync_z: float = 8.0
+    confident_sync_z: float = 20.0
     """Stop trying further scales once a geometry scores this high."""
     comb_weight: float = 0.7
     geometry_penalty: float = 0.4
@@ -67,6 +81,10 @@ class TiledParams:
             raise ValueError("band must satisfy 0 < low < high < period / 2")
         if not 20.0 <= self.psnr <= 60.0:
             raise ValueError("psnr target must be between 20 and 60 dB")
+        if not 0.0 <= self.tone_range[0] < self.tone_range[1] <= 255.0:
+            raise ValueError("tone_range must satisfy 0 <= low < high <= 255")
+        if not 0.0 < self.tone_floor <= 1.0 or self.max_gain < 1.0:
+            raise ValueError("tone_floor must be in (0, 1] and max_gain >= 1")
         if self.min_size < self.period:
             raise ValueError("min_size must be at least one period")
 
@@ -149,10 +167,24 @@ def tile(key: WatermarkKey, params: TiledParams, payload: int | None) -> np.ndar
     bits = np.asarray(code, dtype=np.int64) ^ lay.scramble
     spec = np.zeros((p, p // 2 + 1), dtype=np.complex128)
     spec[lay.sync_idx[:, 0], lay.sync_idx[:, 1]] = lay.sync_phase
-    spec[lay.check_idx[:, 0], lay.check_idx[:, 1]] = lay.check_phase * lay.check_sign
+    spec[lay.check_idx[:, 0], lay.check_idx[:, 1]] = params.check_gain * lay.check_phase * lay.check_sign
     spec[lay.payload_idx[:, 0], lay.payload_idx[:, 1]] = lay.payload_phase * (2 * bits - 1)
     w = np.fft.irfft2(spec, s=(p, p))
     return w / w.std()
+
+
+def _tone_weight(color: np.ndarray, params: TiledParams) -> np.ndarray:
+    """Per-pixel amplitude weight in [tone_floor, 1] from the tones of (H, W) or (H, W, 3) pixels."""
+    from scipy import ndimage
+
+    lo, hi = params.tone_range
+    c = color.astype(np.float32)
+    room = np.minimum(c / lo if lo > 0 else np.inf, (255.0 - c) / (255.0 - hi) if hi < 255 else np.inf)
+    room = np.clip(room, 0.0, 1.0)
+    if room.ndim == 3:  # every channel carries the pattern; weigh their clipping by their share of luminance
+        room = room @ LUMA.astype(np.float32)
+    room = ndimage.uniform_filter(room, 9, mode="reflect")  # smooth: no sharp edges in the pattern
+    return params.tone_floor + (1.0 - params.tone_floor) * room
 
 
 def embed(pixels: np.ndarray, key: WatermarkKey, payload: int | None, params: TiledParams) -> np.ndarray:
@@ -162,13 +194,32 @@ def embed(pixels: np.ndarray, key: WatermarkKey, payload: int | None, params: Ti
         raise ValueError(f"image is {w}×{h}; the tiled method needs at least {params.min_size}×{params.min_size}")
     t = tile(key, params, payload)
     reps = (h // params.period + 1, w // params.period + 1)
-    pattern = np.tile(t, reps)[:h, :w] * (255.0 * 10 ** (-params.psnr / 20.0))
-    out = pixels.astype(np.float64)
+    color = pixels if pixels.ndim == 2 else pixels[:, :, :3]
+    shaped = (np.tile(t, reps)[:h, :w] * _tone_weight(color, params)).astype(np.float32)
+    base = color.astype(np.float32)
+    target_mse = (255.0 * 10 ** (-params.psnr / 20.0)) ** 2
+
+    def render(a: float) -> np.ndarray:
+        d = a * shaped
+        return np.clip(np.rint(base + (d if base.ndim == 2 else d[:, :, None])), 0, 255)
+
+    # Calibrate the amplitude so that the PSNR after rounding and clipping is the target: clipping
+    # removes part of the pattern (more in bright or dark images), rounding adds a little.
+    a = math.sqrt(target_mse / max(float(np.mean(shaped.astype(np.float64) ** 2)), 1e-12))
+    a_max = params.max_gain * a
+    for _ in range(4):
+        mse = float(np.mean((render(a) - base) ** 2, dtype=np.float64))
+        a_next = min(a * math.sqrt(target_mse / max(mse, 1e-12)), a_max)
+        if abs(a_next - a) <= 1e-3 * a:
+            a = a_next
+            break
+        a = a_next
+    out = pixels.copy()
     if out.ndim == 2:
-        out += pattern
+        out[:] = render(a).astype(np.uint8)
     else:
-        out[:, :, :3] += pattern[:, :, None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        out[:, :, :3] = render(a).astype(np.uint8)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
