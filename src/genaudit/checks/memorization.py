@@ -38,17 +38,17 @@ class MemorizationOptions:
     """Index file written by ``genaudit index build`` (required to run)."""
     candidates: int = 10
     """Nearest training items per hash family (and per mirror image) passed to the reranker."""
-    exact_radius: int = 4
+    exact_radius: int = 2
     """Hash distance (bits, first family) at or below which a candidate is a match without reranking."""
-    similarity: float = 0.90
+    similarity: float = 0.94
     """Embedding cosine similarity at or above which a candidate is a match."""
-    aligned: float = 0.975
+    aligned: float = 0.98
     """Aligned correlation (stage 3) at or above which a candidate is a match; above 1 turns it off."""
-    support: float = 0.93
+    support: float = 0.95
     """Aligned correlation a candidate also needs to match by embedding similarity (0: none)."""
     align_top: int = 8
     """Candidates registered in stage 3: the most similar by embedding (by hash distance without it)."""
-    aligned_margin: float = 0.0
+    aligned_margin: float = 0.01
     """With a margin > 0, only the best aligned candidate can match by aligned correlation, and only
     when it leads the next registered candidate by this much."""
     align: bool = True

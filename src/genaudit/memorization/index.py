@@ -96,8 +96,8 @@ def substring_widths(n_codes: int, bits: int = BITS) -> tuple[int, ...]:
 class _Table:
     shift: int
     width: int
-    order: np.ndarray     # positions of codes sorted by substring value (int64)
-    offsets: np.ndarray   # bucket b holds order[offsets[b]:offsets[b + 1]] (int64, 2**width + 1)
+    order: np.ndarray     # positions of codes sorted by substring value (int32 below 2**31 codes)
+    offsets: np.ndarray   # bucket b holds order[offsets[b]:offsets[b + 1]] (2**width + 1 of them)
 
 
 class HammingIndex:
@@ -144,13 +144,15 @@ class HammingIndex:
             raise ValueError(f"substring widths must add up to {BITS}, got {widths}")
         # All tables live in two flat arrays (each table's order and offsets are views into them), so
         # a single query can probe every table with one set of vectorised gathers.
-        self._all_order = np.empty(len(widths) * n, dtype=np.int64)
-        self._all_off = np.empty(sum((1 << w) + 1 for w in widths), dtype=np.int64)
+        # positions fit in int32 below 2**31 codes: half the memory of int64 tables
+        pos_type = np.int32 if len(widths) * n < 2**31 else np.int64
+        self._all_order = np.empty(len(widths) * n, dtype=pos_type)
+        self._all_off = np.empty(sum((1 << w) + 1 for w in widths), dtype=pos_type)
         off_base, shift = 0, 0
         for t_i, w in enumerate(widths):
             keys = ((self._codes >> _U64(shift)) & _U64((1 << w) - 1)).astype(np.int64)
             order = self._all_order[t_i * n:(t_i + 1) * n]
-            order[:] = np.argsort(keys, kind="stable")
+            order[:] = np.argsort(keys, kind="stable")  # (stable: equal keys stay in id order)
             offsets = self._all_off[off_base:off_base + (1 << w) + 1]
             offsets[0] = 0
             np.cumsum(np.bincount(keys, minlength=1 << w), out=offsets[1:])
@@ -192,7 +194,7 @@ class HammingIndex:
                 continue
             probe_of = np.repeat(np.arange(len(probes)), lengths)
             within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-            pos = t.order[starts[probe_of] + within]
+            pos = t.order[starts[probe_of] + within].astype(np.int64)
             rows = probe_of // len(masks)
             if t_i:
                 x = self._codes[pos] ^ q[rows]
@@ -286,13 +288,13 @@ class HammingIndex:
         tab, masks = self._probe_plan(radius // len(self._tables))
         keys = (q[0] >> self._shifts) & self._wmasks
         gi = self._off_base[tab] + (keys[tab] ^ masks).astype(np.int64)
-        starts = self._all_off[gi]
+        starts = self._all_off[gi].astype(np.int64)
         lengths = self._all_off[gi + 1] - starts
         total = int(lengths.sum())
         pos = np.empty(0, dtype=np.int64)
         if total:
             first = starts + self._order_base[tab] - (np.cumsum(lengths) - lengths)
-            pos = np.unique(self._all_order[np.repeat(first, lengths) + np.arange(total)])  # once per code
+            pos = np.unique(self._all_order[np.repeat(first, lengths) + np.arange(total)]).astype(np.int64)
         d = np.bitwise_count(self._codes[pos] ^ q[0])
         ok = d <= radius
         ids, dist = pos[ok], d[ok].astype(np.int16)
