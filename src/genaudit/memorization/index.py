@@ -294,10 +294,12 @@ class HammingIndex:
         pos = np.empty(0, dtype=np.int64)
         if total:
             first = starts + self._order_base[tab] - (np.cumsum(lengths) - lengths)
-            pos = np.unique(self._all_order[np.repeat(first, lengths) + np.arange(total)]).astype(np.int64)
+            pos = self._all_order[np.repeat(first, lengths) + np.arange(total)]
         d = np.bitwise_count(self._codes[pos] ^ q[0])
-        ok = d <= radius
-        ids, dist = pos[ok], d[ok].astype(np.int16)
+        ok = np.flatnonzero(d <= radius)
+        # a code can turn up in several tables: keep it once (deduplicating only the few that matched)
+        ids, first_hit = np.unique(pos[ok], return_index=True)
+        ids, dist = ids.astype(np.int64), d[ok][first_hit].astype(np.int16)
         if len(self._codes) > self._built:  # codes added since the tables were built
             dt = np.bitwise_count(self._codes[self._built:] ^ q[0])
             extra = np.flatnonzero(dt <= radius)
