@@ -291,7 +291,7 @@ class HammingIndex:
         starts = self._all_off[gi].astype(np.int64)
         lengths = self._all_off[gi + 1] - starts
         total = int(lengths.sum())
-        pos = np.empty(0, dtype=np.int64)
+        pos: np.ndarray = np.empty(0, dtype=np.int64)
         if total:
             first = starts + self._order_base[tab] - (np.cumsum(lengths) - lengths)
             pos = self._all_order[np.repeat(first, lengths) + np.arange(total)]
