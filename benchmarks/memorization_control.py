@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import environment, print_table, write_json
+from memorization_recall import candidates_of, sweep_rules
 
 
 def main() -> None:
@@ -98,9 +99,7 @@ def main() -> None:
                  "pixel copies of its 64 (MAD <= 8)"], rows)
     print(f"\nscan: {scan_s:.1f} s for {summary['memorization_rate']['audited']} images; check options {options}")
     results = [r for r in (f.result("memorization") for f in report.files) if r is not None and r.data]
-    records = [{"generator": r.data.get("generator"),
-                "cands": [(int(c["id"]), c["hash_distance"].get("phash", 65), c["similarity"], c.get("aligned"))
-                          for c in r.data["closest"]]} for r in results]
+    records = [{"generator": r.data.get("generator"), "cands": candidates_of(r.data)} for r in results]
     write_json(os.path.splitext(args.json)[0] + "_records.json", records)
     sweep = rule_sweep(records, args.models.split(","))
     print("\nrules of memorization_recall.py's sweep with the positive control >= 0.9, by the normal models'"
@@ -116,24 +115,18 @@ def main() -> None:
 def rule_sweep(records: list[dict[str, Any]], models: list[str]) -> list[dict[str, Any]]:
     """Each rule of the recall benchmark's grid, applied to every sample's candidates: the rate per
     generator; rules that keep the positive control at >= 0.9 first, by the normal models' worst rate."""
-    import itertools
-
     from genaudit.checks.memorization import matching_ids
-    from memorization_recall import SWEEP
 
     out = []
-    for radius, sim, margin, aligned, support, al_margin in itertools.product(*SWEEP.values()):
-        if (sim > 1 and support > 0) or (aligned > 1 and al_margin > 0):
-            continue
+    for rule in sweep_rules():
         hits: dict[str, list[int]] = {m: [] for m in models}
         for r in records:
-            hit = bool(matching_ids(r["cands"], radius, sim, margin, aligned, support, al_margin))
+            hit = bool(matching_ids(r["cands"], **rule))
             hits.setdefault(str(r["generator"]), []).append(int(hit))
         rates = {m: float(np.mean(v)) if v else float("nan") for m, v in hits.items()}
         control = [m for m in models if "memorize" in m]
         normal = [m for m in models if "memorize" not in m]
-        out.append({"rule": {"exact_radius": radius, "similarity": sim, "margin": margin, "aligned": aligned,
-                             "support": support, "aligned_margin": al_margin}, "rates": rates,
+        out.append({"rule": rule, "rates": rates,
                     "control_ok": all(rates[m] >= 0.9 for m in control),
                     "worst_normal": max((rates[m] for m in normal), default=0.0)})
     out.sort(key=lambda x: (not x["control_ok"], x["worst_normal"]))

@@ -23,7 +23,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -140,12 +140,10 @@ def main() -> None:
             r = audit.result("memorization")
             best = r.data["closest"][0] if r.status == "finding" else None
             two.append(int(best["id"]) if best else None)
-            records.append({"transform": tname, "truth": t,
-                            "cands": [(int(c["id"]), c["hash_distance"].get("phash", 65), c["similarity"],
-                                       c.get("aligned")) for c in r.data["closest"]]})
+            records.append({"transform": tname, "truth": t, "cands": candidates_of(r.data)})
         t_two = time.perf_counter() - t0
-        row = {"transform": tname, "queries": len(queries), "hash_only": score(hash_pred, truth),
-               "two_stage": score(two, truth), "hash_s": t_hash, "two_stage_s": t_two}
+        row: dict[str, Any] = {"transform": tname, "queries": len(queries), "hash_only": score(hash_pred, truth),
+                               "two_stage": score(two, truth), "hash_s": t_hash, "two_stage_s": t_two}
         if not args.no_imagededup:
             row["imagededup_phash"] = score(imagededup_predictions(train, queries), truth)
         rows.append(row)
@@ -181,13 +179,20 @@ def main() -> None:
                            "params": dict(opts), "sweep": sweep[:50], "environment": environment()})
 
 
-def decide(cands: list[tuple[int, int, float | None, float | None]], radius: int, sim: float, margin: float,
-           aligned: float, support: float, aligned_margin: float = 0.0) -> int | None:
+def decide(cands: list[tuple[int, int, float | None, float | None]], **rule: Any) -> int | None:
     """The check's verdict on one query's candidates (id, phash distance, similarity, aligned
-    correlation): the rule is ``matching_ids`` itself; the reported item is the check's first match."""
-    hits = matching_ids(cands, radius, sim, margin, aligned, support, aligned_margin)
+    correlation) under ``rule`` (``matching_ids`` keyword arguments, as ``sweep_rules`` yields them):
+    the rule is ``matching_ids`` itself; the reported item is the check's first match."""
+    hits = matching_ids(cands, **rule)
     best = min((c for c in cands if c[0] in hits), key=match_order, default=None)
     return best[0] if best else None
+
+
+def candidates_of(data: dict[str, Any]) -> list[tuple[int, int, float | None, float | None]]:
+    """A memorization result's listed candidates as the verdict rule sees them (id, phash distance,
+    similarity, aligned correlation); run the check with ``report`` large enough to list them all."""
+    return [(int(c["id"]), c["hash_distance"].get("phash", 65), c["similarity"], c.get("aligned"))
+            for c in data["closest"]]
 
 
 SWEEP = {"exact_radius": (0, 2, 4), "similarity": (0.86, 0.88, 0.90, 0.92, 0.94, 0.96, 2.0),
@@ -195,24 +200,39 @@ SWEEP = {"exact_radius": (0, 2, 4), "similarity": (0.86, 0.88, 0.90, 0.92, 0.94,
          "support": (0.0, 0.85, 0.9, 0.93, 0.95), "aligned_margin": (0.0, 0.01)}
 
 
+def sweep_rules() -> Iterator[dict[str, Any]]:
+    """Every rule of ``SWEEP`` as ``matching_ids`` keyword arguments (2.0 turns a clause off; a
+    clause that is off needs no qualifier, so those duplicates are left out)."""
+    import itertools
+
+    for values in itertools.product(*SWEEP.values()):
+        rule = dict(zip(SWEEP, values, strict=True))
+        if (rule["similarity"] > 1 and rule["support"] > 0) or (rule["aligned"] > 1 and rule["aligned_margin"] > 0):
+            continue
+        yield rule
+
+
+def prefilter(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records with only the candidates some rule of ``SWEEP`` could look at: those it could accept,
+    and those close enough behind them to decide a margin."""
+    lo_r = max(SWEEP["exact_radius"])
+    lo_s = min(SWEEP["similarity"]) - max(SWEEP["margin"])
+    lo_a = min(SWEEP["aligned"]) - max(SWEEP["aligned_margin"])
+    return [{**r, "cands": [c for c in r["cands"] if c[1] <= lo_r or (c[2] is not None and c[2] >= lo_s)
+                            or (c[3] is not None and c[3] >= lo_a)]} for r in records]
+
+
 def threshold_sweep(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean recall over transforms and overall precision for a grid of rules (``SWEEP``; 2.0 turns
     a clause off); those with precision >= 0.99 first, by mean recall."""
-    import itertools
-
     transforms = sorted({r["transform"] for r in records if r["transform"] != "negatives"})
-    # only candidates that some rule of the grid could accept matter (fewer to look at per rule)
-    lo_r, lo_s, lo_a = max(SWEEP["exact_radius"]), min(SWEEP["similarity"]), min(SWEEP["aligned"])
-    records = [{**r, "cands": [c for c in r["cands"] if c[1] <= lo_r or (c[2] is not None and c[2] >= lo_s)
-                               or (c[3] is not None and c[3] >= lo_a)]} for r in records]
+    records = prefilter(records)
     out = []
-    for radius, sim, margin, aligned, support, al_margin in itertools.product(*SWEEP.values()):
-        if (sim > 1 and support > 0) or (aligned > 1 and al_margin > 0):
-            continue  # clauses that are off need no qualifier
+    for rule in sweep_rules():
         tp = fp = 0
         rec = {t: [0, 0] for t in transforms}
         for r in records:
-            p = decide(r["cands"], radius, sim, margin, aligned, support, al_margin)
+            p = decide(r["cands"], **rule)
             if r["truth"] is None:
                 fp += p is not None
                 continue
@@ -222,9 +242,7 @@ def threshold_sweep(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 rec[r["transform"]][0] += 1
             elif p is not None:
                 fp += 1
-        out.append({"exact_radius": radius, "similarity": sim, "margin": margin, "aligned": aligned,
-                    "support": support, "aligned_margin": al_margin,
-                    "mean_recall": float(np.mean([a / b for a, b in rec.values() if b])),
+        out.append({**rule, "mean_recall": float(np.mean([a / b for a, b in rec.values() if b])),
                     "precision": tp / (tp + fp) if tp + fp else 1.0,
                     "recall_by_transform": {t: a / b for t, (a, b) in rec.items() if b}})
     out.sort(key=lambda x: (x["precision"] < 0.99, -x["mean_recall"], -x["precision"]))

@@ -12,7 +12,7 @@ import io
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .datasets import FASHION_MNIST_DIR
@@ -64,16 +64,18 @@ def natural_photo_paths() -> list[str]:
     ski = _package_dir("skimage")
     if ski:
         found += [os.path.join(ski, "data", f) for f in SKIMAGE_PHOTOS if os.path.isfile(os.path.join(ski, "data", f))]
-    found += [os.path.join(OPENCV_SAMPLES_DIR, f) for f in OPENCV_PHOTOS
-              if os.path.isfile(os.path.join(OPENCV_SAMPLES_DIR, f))]
-    return found
+    return found + _opencv_samples(OPENCV_PHOTOS)
+
+
+def _opencv_samples(names: Sequence[str]) -> list[str]:
+    """Paths of those opencv-doc sample files that are installed."""
+    return [os.path.join(OPENCV_SAMPLES_DIR, f) for f in names if os.path.isfile(os.path.join(OPENCV_SAMPLES_DIR, f))]
 
 
 def graphics_paths() -> list[str]:
     """Synthetic drawings from opencv-doc (shapes on flat backgrounds): the hard case for an
     invisible watermark, since tone edits clip their flat black and white areas entirely."""
-    return [os.path.join(OPENCV_SAMPLES_DIR, f) for f in OPENCV_GRAPHICS
-            if os.path.isfile(os.path.join(OPENCV_SAMPLES_DIR, f))]
+    return _opencv_samples(OPENCV_GRAPHICS)
 
 
 def photo_crops(size: int, n: int, seed: int = 0, paths: list[str] | None = None) -> Iterator[tuple[str, Any]]:

@@ -103,19 +103,24 @@ def matching_ids(cands: Sequence[Candidate], exact_radius: int, similarity: floa
     ...                     aligned=0.98, support=0.93))
     [1, 3]
     """
-    ranked = sorted((c[2] for c in cands if c[2] is not None), reverse=True)
-    top_ok = bool(ranked) and (len(ranked) < 2 or ranked[0] - ranked[1] >= margin)
-    ranked_al = sorted((c[3] for c in cands if c[3] is not None), reverse=True)
-    top_al_ok = bool(ranked_al) and (len(ranked_al) < 2 or ranked_al[0] - ranked_al[1] >= aligned_margin)
+    sim_leader = _leader([c[2] for c in cands], margin)
+    al_leader = _leader([c[3] for c in cands], aligned_margin)
     hits = set()
     for i, hd, sim, al in cands:
-        by_sim = (sim is not None and sim >= similarity and (margin <= 0 or (top_ok and sim == ranked[0]))
+        by_sim = (sim is not None and sim >= similarity and (margin <= 0 or sim == sim_leader)
                   and (support <= 0 or (al is not None and al >= support)))
-        by_al = (al is not None and al >= aligned
-                 and (aligned_margin <= 0 or (top_al_ok and al == ranked_al[0])))
+        by_al = al is not None and al >= aligned and (aligned_margin <= 0 or al == al_leader)
         if hd <= exact_radius or by_al or by_sim:
             hits.add(i)
     return hits
+
+
+def _leader(scores: Sequence[float | None], margin: float) -> float | None:
+    """The highest score when it leads the next one by at least ``margin`` (None: no clear leader)."""
+    ranked = sorted((s for s in scores if s is not None), reverse=True)
+    if not ranked or (len(ranked) > 1 and ranked[0] - ranked[1] < margin):
+        return None
+    return ranked[0]
 
 
 def match_order(c: Candidate) -> tuple[float, float, int]:
@@ -320,14 +325,11 @@ class MemorizationCheck(Check):
             for i in best[:self.options.align_top]:
                 t = self._thumbs.get(i)
                 if t is None:
-                    try:
-                        t = grey_thumbnail(self._sources.get(self.index.sources[i]), size)
-                    except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
-                        errors[row].append(f"{self.index.sources[i]}: {exc}")
+                    img = self._training_image(i, errors, [row])
+                    if img is None:
                         continue
-                    self._thumbs[i] = t
-                    if len(self._thumbs) > self.EMBEDDING_CACHE:
-                        self._thumbs.popitem(last=False)
+                    t = grey_thumbnail(img, size)
+                    self._remember(self._thumbs, i, t)
                 ids.append(i)
                 thumbs.append(t)
             scores = aligned_correlation(grey_thumbnail(pil, size), thumbs, self._align)
@@ -339,18 +341,31 @@ class MemorizationCheck(Check):
         todo = sorted(i for i in ids if i not in self._emb_cache)
         loaded, keep = [], []
         for i in todo:
-            try:
-                loaded.append(self._sources.get(self.index.sources[i]))
+            img = self._training_image(i, errors, [row for row, c in enumerate(cand) if i in c])
+            if img is not None:
+                loaded.append(img)
                 keep.append(i)
-            except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
-                for row, c in enumerate(cand):
-                    if i in c:
-                        errors[row].append(f"{self.index.sources[i]}: {exc}")
         if keep:
             for i, e in zip(keep, self._embedder.embed(loaded), strict=True):
-                self._emb_cache[i] = e
-                if len(self._emb_cache) > self.EMBEDDING_CACHE:
-                    self._emb_cache.popitem(last=False)
+                self._remember(self._emb_cache, i, e)
+
+    def _training_image(self, i: int, errors: list[list[str]], rows: Sequence[int]) -> Any:
+        """Training item ``i`` as loaded from its source, or None after noting why in those rows'
+        errors (once per row: stages 2 and 3 may both ask for it). Never raises."""
+        try:
+            return self._sources.get(self.index.sources[i])
+        except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
+            msg = f"{self.index.sources[i]}: {exc}"
+            for row in rows:
+                if msg not in errors[row]:
+                    errors[row].append(msg)
+            return None
+
+    def _remember(self, cache: OrderedDict[int, np.ndarray], i: int, value: np.ndarray) -> None:
+        """Keep a per-training-item result, dropping the oldest beyond ``EMBEDDING_CACHE`` items."""
+        cache[i] = value
+        if len(cache) > self.EMBEDDING_CACHE:
+            cache.popitem(last=False)
 
     @classmethod
     def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:

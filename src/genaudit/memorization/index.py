@@ -84,6 +84,12 @@ def _probe_masks(width: int, s: int) -> np.ndarray:
     return cached
 
 
+def _range_indices(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Every index of the ranges ``[starts[j], starts[j] + lengths[j])``, range after range."""
+    total = int(lengths.sum())
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+
+
 def substring_widths(n_codes: int, bits: int = BITS) -> tuple[int, ...]:
     """Substring widths for an index of ``n_codes``: about log2(n) bits each (at least 8, at most 24)."""
     target = min(24, max(8, round(math.log2(max(n_codes, 2)))))
@@ -189,13 +195,10 @@ class HammingIndex:
             probes = (qkeys[:, None] ^ masks[None, :]).astype(np.int64).ravel()
             starts = t.offsets[probes]
             lengths = t.offsets[probes + 1] - starts
-            total = int(lengths.sum())
-            if total == 0:
+            if not lengths.any():
                 continue
-            probe_of = np.repeat(np.arange(len(probes)), lengths)
-            within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-            pos = t.order[starts[probe_of] + within].astype(np.int64)
-            rows = probe_of // len(masks)
+            pos = t.order[_range_indices(starts, lengths)].astype(np.int64)
+            rows = np.repeat(np.arange(len(probes)) // len(masks), lengths)
             if t_i:
                 x = self._codes[pos] ^ q[rows]
                 keep = np.ones(len(pos), dtype=bool)
@@ -290,21 +293,15 @@ class HammingIndex:
         gi = self._off_base[tab] + (keys[tab] ^ masks).astype(np.int64)
         starts = self._all_off[gi].astype(np.int64)
         lengths = self._all_off[gi + 1] - starts
-        total = int(lengths.sum())
-        pos: np.ndarray = np.empty(0, dtype=np.int64)
-        if total:
-            first = starts + self._order_base[tab] - (np.cumsum(lengths) - lengths)
-            pos = self._all_order[np.repeat(first, lengths) + np.arange(total)]
+        pos = self._all_order[_range_indices(starts + self._order_base[tab], lengths)]
         d = np.bitwise_count(self._codes[pos] ^ q[0])
         ok = np.flatnonzero(d <= radius)
         # a code can turn up in several tables: keep it once (deduplicating only the few that matched)
         ids, first_hit = np.unique(pos[ok], return_index=True)
-        ids, dist = ids.astype(np.int64), d[ok][first_hit].astype(np.int16)
-        if len(self._codes) > self._built:  # codes added since the tables were built
-            dt = np.bitwise_count(self._codes[self._built:] ^ q[0])
-            extra = np.flatnonzero(dt <= radius)
-            ids = np.concatenate([ids, extra + self._built])
-            dist = np.concatenate([dist, dt[extra].astype(np.int16)])
+        delta: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+        self._brute(q, radius, self._built, len(self._codes), delta)  # codes added since the build
+        ids = np.concatenate([ids.astype(np.int64), *delta[1]])
+        dist = np.concatenate([d[ok][first_hit].astype(np.int16), *delta[2]])
         order = np.lexsort((ids, dist))
         return ids[order], dist[order]
 
