@@ -532,6 +532,19 @@ class Auditor:
         pool: ProcessPoolExecutor | None = None
         inflight: dict[Future[Any], list[_Task]] = {}
         alone: set[Future[Any]] = set()
+        def submit(queue: deque[list[_Task]]) -> Future[Any] | None:
+            """Submit the queue's next batch; None (batch left queued) when the pool broke since the
+            last wait: a worker died before any of its futures was seen to fail."""
+            assert pool is not None
+            batch = queue.popleft()
+            try:
+                fut = pool.submit(_worker_process, batch)
+            except BrokenProcessPool:
+                queue.appendleft(batch)
+                return None
+            inflight[fut] = batch
+            return fut
+
         try:
             while pending or suspects or inflight:
                 if pool is None:
@@ -539,14 +552,16 @@ class Auditor:
                                                initargs=(config_dict, extra_checks()))
                 if suspects:
                     if not inflight:  # a suspect runs alone, so a crash now can only be its own
-                        batch = suspects.popleft()
-                        fut = pool.submit(_worker_process, batch)
-                        inflight[fut] = batch
-                        alone.add(fut)
+                        fut = submit(suspects)
+                        if fut is not None:
+                            alone.add(fut)
                 else:
-                    while pending and len(inflight) < 2 * jobs:
-                        batch = pending.popleft()
-                        inflight[pool.submit(_worker_process, batch)] = batch
+                    while pending and len(inflight) < 2 * jobs and submit(pending) is not None:
+                        pass
+                if not inflight:  # broken with nothing in flight to report it: start a new pool
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = None
+                    continue
                 finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
                 broken = False
                 for fut in finished:
