@@ -1,0 +1,155 @@
+"""Decoding encoded bytes into a :class:`~genaudit.io.image.LoadedImage`: sniff, pixel limit
+before decoding, decode once, metadata, EXIF orientation, RGB; every failure classified."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+
+from .. import errors as E
+from ..results import FileWarning, ImageInfo
+from .convert import _to_rgb, alpha_of
+from .image import LoadedImage, LoadLimits
+from .metadata import _ORIENTATION_OPS, _extract_metadata
+from .sniff import _ALL_IMAGE_EXTENSIONS, _EXTENSIONS, SUPPORTED_FORMATS, _describe_non_image, sniff_format
+
+_TRUNCATION_HINTS = ("truncated", "Truncated", "unexpected end", "EOF", "end of file", "not enough data",
+                     "buffer is not large enough", "incomplete")
+
+
+def _looks_truncated(fmt: str, data: bytes) -> bool:
+    """Does the container end before its own end marker / declared size?"""
+    tail = data[-4096:].rstrip(b"\x00")
+    if fmt == "png":
+        return b"IEND" not in tail[-16:]
+    if fmt == "jpeg":
+        return not tail.endswith(b"\xff\xd9")
+    if fmt == "gif":
+        return not tail.endswith(b";")
+    if fmt == "webp":
+        return len(data) >= 8 and int.from_bytes(data[4:8], "little") + 8 > len(data)
+    if fmt == "bmp":
+        return len(data) >= 6 and int.from_bytes(data[2:6], "little") > len(data)
+    return False
+
+
+def _classify_decode_error(fmt: str, data: bytes, exc: BaseException, limits: LoadLimits) -> E.ImageLoadError:
+    from PIL import Image
+
+    msg = str(exc) or type(exc).__name__
+    if isinstance(exc, Image.DecompressionBombError):
+        m = re.search(r"\((\d+) pixels\)", msg)
+        n = int(m.group(1)) if m else None
+        declared = f"{n:,} pixels" if n is not None else "more pixels than Pillow allows"
+        if n is None or n > limits.max_pixels:
+            limit = f"the limit of {limits.max_pixels:,} (max_pixels)"
+        else:
+            limit = "Pillow's hard limit (raise PIL.Image.MAX_IMAGE_PIXELS as well as max_pixels)"
+        return E.ImageLoadError(E.TOO_LARGE, f"image declares {declared}, over {limit}: refused before decoding")
+    if isinstance(exc, MemoryError):
+        return E.ImageLoadError(E.TOO_LARGE, "decoding ran out of memory")
+    if "too large" in msg.lower() and "decompressed" in msg.lower():
+        return E.ImageLoadError(E.TOO_LARGE, f"a metadata chunk decompresses to more than allowed ({msg})")
+    if any(h in msg for h in _TRUNCATION_HINTS) or _looks_truncated(fmt, data):
+        return E.ImageLoadError(E.TRUNCATED, f"{fmt.upper()} data ends early ({len(data):,} bytes; {msg})")
+    return E.ImageLoadError(E.CORRUPT, f"cannot decode {fmt.upper()} data: {msg}")
+
+
+def _png_bit_depth(data: bytes) -> int | None:
+    if len(data) >= 25 and data[12:16] == b"IHDR":
+        return data[24]
+    return None
+
+
+def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = LoadLimits(),  # noqa: B008 - frozen
+                 sha256: str | None = None) -> LoadedImage:
+    """Decode an image from its encoded bytes (see :mod:`genaudit.io` for the rules).
+
+    Raises :class:`~genaudit.errors.ImageLoadError` with a specific code.
+    """
+    import numpy as np
+    from PIL import Image, ImageFile, UnidentifiedImageError
+
+    if not data:
+        raise E.ImageLoadError(E.EMPTY_FILE, "the file is empty (0 bytes)")
+    sniffed = sniff_format(data[:64])
+    if sniffed is None:
+        raise E.ImageLoadError(E.NOT_AN_IMAGE, f"the content is {_describe_non_image(data[:512])}, not an image")
+    if not sniffed.supported:
+        raise E.ImageLoadError(
+            E.UNSUPPORTED_FORMAT,
+            f"{sniffed.description} is not supported (supported: PNG, JPEG, WebP, GIF, BMP, TIFF)")
+    fmt = sniffed.name
+    sha = sha256 or hashlib.sha256(data).hexdigest()
+    import io as _io
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            im = Image.open(_io.BytesIO(data), formats=[SUPPORTED_FORMATS[fmt]])
+        except UnidentifiedImageError as exc:
+            raise _classify_decode_error(fmt, data, exc, limits) from None
+        except Exception as exc:  # noqa: BLE001 - every decoder failure becomes data
+            raise _classify_decode_error(fmt, data, exc, limits) from None
+        rgb: Image.Image | None = None
+        alpha: np.ndarray | None = None
+        try:
+            w, h = im.size
+            if w <= 0 or h <= 0:
+                raise E.ImageLoadError(E.CORRUPT, f"image declares an empty size {w}×{h}")
+            if w * h > limits.max_pixels:
+                raise E.ImageLoadError(
+                    E.TOO_LARGE,
+                    f"image declares {w:,}×{h:,} = {w * h:,} pixels, over the limit of {limits.max_pixels:,}"
+                    " (max_pixels): refused before decoding")
+            original_mode = im.mode
+            prev = ImageFile.LOAD_TRUNCATED_IMAGES
+            if prev:  # never decode a partial image silently, whatever the caller set globally
+                ImageFile.LOAD_TRUNCATED_IMAGES = False
+            try:
+                im.load()
+            finally:
+                if prev:
+                    ImageFile.LOAD_TRUNCATED_IMAGES = prev
+            metadata, orientation = _extract_metadata(im, data)
+            rgb, has_alpha, depth = _to_rgb(im)
+            alpha = alpha_of(im) if has_alpha else None
+            multi_frame = fmt not in ("png", "jpeg", "bmp") or bool(getattr(im, "is_animated", False))
+            if rgb is im and multi_frame:
+                # Counting frames below seeks, which would replace these pixels: keep a copy.
+                rgb = im.copy()
+            if fmt == "png":
+                depth = max(depth, _png_bit_depth(data) or depth)
+            n_frames: int | None = 1
+            if multi_frame:
+                try:
+                    n_frames = int(getattr(im, "n_frames", 1))
+                except Exception:  # noqa: BLE001 - a broken later frame does not spoil frame 0
+                    n_frames = None
+        except E.ImageLoadError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _classify_decode_error(fmt, data, exc, limits) from None
+        finally:
+            if rgb is not im:  # closing would discard pixels that ``rgb`` still shares
+                im.close()
+    assert rgb is not None
+    if orientation and orientation in _ORIENTATION_OPS:
+        op = getattr(Image.Transpose, _ORIENTATION_OPS[orientation][0])
+        rgb = rgb.transpose(op)
+        if alpha is not None:
+            alpha = np.asarray(Image.fromarray(alpha).transpose(op))
+    warns: list[FileWarning] = []
+    if path is not None:
+        ext = os.path.splitext(path)[1].lower()
+        if ext and ext not in _EXTENSIONS[fmt]:
+            what = "an image extension" if ext in _ALL_IMAGE_EXTENSIONS else "not an image extension"
+            warns.append(FileWarning(E.EXTENSION_MISMATCH,
+                                     f"named {ext} ({what}) but the content is {sniffed.description}"))
+    info = ImageInfo(
+        format=fmt, width=rgb.width, height=rgb.height, original_mode=original_mode, bit_depth=depth,
+        n_frames=n_frames, has_alpha=has_alpha, exif_orientation=orientation, warnings=tuple(warns))
+    return LoadedImage(pil=rgb, info=info, sha256=sha, size_bytes=len(data), path=path, raw=data,
+                       metadata=metadata, alpha=alpha)
