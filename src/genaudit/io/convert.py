@@ -48,7 +48,12 @@ def _to_rgb(im: Image.Image) -> tuple[Image.Image, bool, int]:
 
 
 def alpha_of(im: Image.Image) -> np.ndarray | None:
-    """The alpha channel (uint8, H×W) of an image that has one, else None."""
+    """The alpha channel (uint8, H×W) of an image that has one, else None.
+
+    >>> from PIL import Image
+    >>> alpha_of(Image.new("RGBA", (2, 1), (0, 0, 0, 7))).tolist(), alpha_of(Image.new("RGB", (2, 1)))
+    ([[7, 7]], None)
+    """
     import numpy as np
 
     if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:

@@ -68,6 +68,18 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
     """Decode an image from its encoded bytes (see :mod:`genaudit.io` for the rules).
 
     Raises :class:`~genaudit.errors.ImageLoadError` with a specific code.
+
+    >>> import numpy as np
+    >>> from genaudit.io import encode_png
+    >>> img = decode_bytes(encode_png(np.zeros((2, 3, 3), np.uint8), {"Software": "demo"}), path="a.jpg")
+    >>> img.info.format, img.array.shape, img.metadata.text["Software"]
+    ('png', (2, 3, 3), 'demo')
+    >>> [w.code for w in img.info.warnings]
+    ['extension_mismatch']
+    >>> decode_bytes(b"%PDF-1.7 ...")
+    Traceback (most recent call last):
+    ...
+    genaudit.errors.ImageLoadError: not_an_image: the content is a PDF document, not an image
     """
     import numpy as np
     from PIL import Image, ImageFile, UnidentifiedImageError

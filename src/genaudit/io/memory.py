@@ -75,7 +75,11 @@ def load_array(array: Any, *, path: str | None = None) -> LoadedImage:
 
 
 def load_any(obj: Any) -> LoadedImage:
-    """A :class:`LoadedImage` from a path, bytes, ``PIL.Image`` or array."""
+    """A :class:`LoadedImage` from a path, bytes, ``PIL.Image`` or array.
+
+    >>> load_any([[0, 255], [255, 0]]).info.original_mode
+    'L/int64'
+    """
     if isinstance(obj, LoadedImage):
         return obj
     if isinstance(obj, str | os.PathLike):

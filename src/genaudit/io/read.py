@@ -16,6 +16,15 @@ def read_file(path: str | os.PathLike[str], limits: LoadLimits = LoadLimits()) -
     """Read a regular file's bytes, refusing FIFOs/devices, empty and over-size files.
 
     Raises :class:`~genaudit.errors.ImageLoadError` with a specific code.
+
+    >>> import tempfile
+    >>> from genaudit.errors import ImageLoadError
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     try:
+    ...         read_file(d)
+    ...     except ImageLoadError as exc:
+    ...         print(exc.code)
+    not_a_regular_file
     """
     p = os.fspath(path)
     try:
@@ -88,7 +97,16 @@ def read_file(path: str | os.PathLike[str], limits: LoadLimits = LoadLimits()) -
 
 
 def open_image(path: str | os.PathLike[str], limits: LoadLimits = LoadLimits()) -> LoadedImage:  # noqa: B008 - frozen
-    """Read and decode an image file. Raises :class:`~genaudit.errors.ImageLoadError`."""
+    """Read and decode an image file. Raises :class:`~genaudit.errors.ImageLoadError`.
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from genaudit.io import write_png
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     img = open_image(write_png(os.path.join(d, "grey.png"), np.zeros((8, 12), np.uint8)))
+    >>> img.info.format, img.width, img.height, img.is_grey
+    ('png', 12, 8, True)
+    """
     p = os.fspath(path)
     data = read_file(p, limits)
     return decode_bytes(data, path=p, limits=limits)

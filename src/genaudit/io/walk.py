@@ -34,6 +34,15 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[st
     ``symlink_loop``; broken links are reported as ``broken_symlink``. ``exclude`` holds glob
     patterns matched against the path relative to its root and against the bare name.
     ``exclude_dirs`` are directories (e.g. the report directory) that are never entered.
+
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for name in ("b.png", "a.png", "notes.txt"):
+    ...         _ = Path(d, name).write_bytes(b"x")
+    ...     items = list(iter_inputs([d, os.path.join(d, "missing.png")], exclude=["*.txt"]))
+    >>> [(os.path.basename(i.path), i.error.code if i.error else None) for i in items]
+    [('a.png', None), ('b.png', None), ('missing.png', 'not_found')]
     """
     seen: set[str] = set()
     skip_dirs: set[tuple[int, int]] = set()

@@ -7,7 +7,12 @@ from typing import Any
 
 
 def encode_png(image: Any, text: dict[str, str] | None = None) -> bytes:
-    """Encode an array ((H, W) grey, (H, W, 3) RGB, uint8) or ``PIL.Image`` as PNG with text chunks."""
+    """Encode an array ((H, W) grey, (H, W, 3) RGB, uint8) or ``PIL.Image`` as PNG with text chunks.
+
+    >>> import numpy as np
+    >>> encode_png(np.zeros((4, 4), np.uint8), {"genaudit:seed": "0"})[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
+    """
     import io as _io
 
     import numpy as np
@@ -25,7 +30,15 @@ def encode_png(image: Any, text: dict[str, str] | None = None) -> bytes:
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so a
-    crash never leaves a half-written file. Creates the folder. Returns the path."""
+    crash never leaves a half-written file. Creates the folder. Returns the path.
+
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = write_atomic(os.path.join(d, "sub", "x.bin"), b"abc")
+    ...     Path(p).read_bytes(), os.listdir(os.path.dirname(p))
+    (b'abc', ['x.bin'])
+    """
     import tempfile
 
     p = os.fspath(path)
