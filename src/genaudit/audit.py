@@ -33,14 +33,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 from . import errors as E
 from ._version import __version__
 from .checks.base import Check
 from .config import AuditConfig
-from .errors import ConfigError, ResumeError
+from .errors import ConfigError
 from .io import LoadedImage, decode_bytes, iter_inputs, load_any, read_file
+from .journal import RESULTS_FILE, ResultsWriter, load_previous
 from .registry import create_check, extra_checks, get_spec, register_check
 from .results import (
     SCHEMA_VERSION,
@@ -51,10 +52,8 @@ from .results import (
     RunInfo,
     ScanReport,
     ScanSummary,
-    dumps_json,
 )
 
-RESULTS_FILE = "results.jsonl"
 ProgressCallback = Callable[[int, int], None]
 
 # The report's ``config`` holds what determines the results; these only change how a run goes.
@@ -254,79 +253,6 @@ def _worker_process(tasks: list[_Task]) -> tuple[list[tuple[int, dict[str, Any] 
     return _WORKER_ENGINE.process(tasks)
 
 
-# --------------------------------------------------------------------------------------------
-# Streaming results (results.jsonl) and resume
-# --------------------------------------------------------------------------------------------
-
-def _load_previous(path: str, fingerprint: str) -> dict[str, dict[str, Any]]:
-    """Records of a previous run with the same fingerprint, by path (last record wins)."""
-    records: dict[str, dict[str, Any]] = {}
-    try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed by the with-block below
-    except FileNotFoundError:
-        return records
-    except OSError as exc:
-        raise ResumeError(f"cannot read {path} to resume: {exc.strerror or exc}") from None
-    with fh:
-        first = fh.readline()
-        try:
-            header = json.loads(first)
-        except ValueError:
-            raise ResumeError(f"{path} has no valid header line; run without --resume to start over") from None
-        if header.get("type") != "header":
-            raise ResumeError(f"{path} does not start with a genaudit header; run without --resume")
-        if header.get("fingerprint") != fingerprint:
-            raise ResumeError(
-                f"{path} was written with other checks, options or genaudit version"
-                f" ({header.get('checks')}, genaudit {header.get('genaudit_version')});"
-                " run without --resume to start over")
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by the interruption
-            if rec.get("type") == "file" and isinstance(rec.get("record"), dict):
-                r = rec["record"]
-                if isinstance(r.get("path"), str):
-                    records[r["path"]] = r
-    return records
-
-
-class _ResultsWriter:
-    def __init__(self, path: str, header: dict[str, Any], append: bool) -> None:
-        self.path = path
-        if append and os.path.exists(path):
-            with open(path, "rb") as fh:
-                size = fh.seek(0, os.SEEK_END)
-                last = b"\n"
-                if size:
-                    fh.seek(size - 1)
-                    last = fh.read(1)
-            self.fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-            if last != b"\n":  # the interrupted run stopped mid-line
-                self.fh.write("\n")
-        else:
-            self.fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-            self._write({"type": "header", **header})
-        self._last_flush = time.monotonic()
-
-    def _write(self, obj: dict[str, Any]) -> None:
-        self.fh.write(dumps_json(obj) + "\n")
-
-    def record(self, record: dict[str, Any]) -> None:
-        self._write({"type": "file", "record": record})
-
-    def flush(self, force: bool = False) -> None:
-        now = time.monotonic()
-        self.fh.flush()
-        if force or now - self._last_flush > 5.0:
-            os.fsync(self.fh.fileno())
-            self._last_flush = now
-
-    def close(self) -> None:
-        self.flush(force=True)
-        self.fh.close()
-
 
 # --------------------------------------------------------------------------------------------
 # The Auditor
@@ -434,7 +360,7 @@ class Auditor:
         items = list(iter_inputs(inputs, exclude=cfg.exclude, exclude_dirs=[rdir] if rdir else []))
         total = len(items)
         fingerprint = self.fingerprint()
-        writer: _ResultsWriter | None = None
+        writer: ResultsWriter | None = None
         previous: dict[str, dict[str, Any]] = {}
         if rdir is not None:
             try:
@@ -443,10 +369,10 @@ class Auditor:
                 raise ConfigError(f"cannot create report directory {rdir}: {exc.strerror or exc}") from None
             jsonl = os.path.join(rdir, RESULTS_FILE)
             if cfg.resume:
-                previous = _load_previous(jsonl, fingerprint)
+                previous = load_previous(jsonl, fingerprint)
             header = {"schema_version": SCHEMA_VERSION, "genaudit_version": __version__,
                       "fingerprint": fingerprint, "checks": list(cfg.checks), "started_at": started}
-            writer = _ResultsWriter(jsonl, header, append=cfg.resume and os.path.exists(jsonl))
+            writer = ResultsWriter(jsonl, header, append=cfg.resume and os.path.exists(jsonl))
 
         files_by_index: dict[int, ImageAudit] = {}
         timings: dict[str, float] = {}
