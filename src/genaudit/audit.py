@@ -31,22 +31,20 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from . import errors as E
 from ._version import __version__
-from .checks.base import Check
 from .config import AuditConfig
+from .engine import Engine, Task, init_worker, run_in_worker
 from .errors import ConfigError
-from .io import LoadedImage, decode_bytes, iter_inputs, load_any, read_file
+from .io import LoadedImage, iter_inputs, load_any
 from .journal import RESULTS_FILE, ResultsWriter, load_previous
-from .registry import create_check, extra_checks, get_spec, register_check
+from .registry import extra_checks, get_spec
 from .results import (
     SCHEMA_VERSION,
     CheckInfo,
-    CheckResult,
     FileError,
     ImageAudit,
     RunInfo,
@@ -61,137 +59,13 @@ _RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "quiet", "report_dir")
 
 
 # --------------------------------------------------------------------------------------------
-# The per-process engine: reads, decodes and runs checks on batches of files
+# Batches and the worker pool
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Task:
-    index: int
-    path: str
-    expected_sha256: str | None = None  # set when resuming: skip the file if unchanged
-
-
-class _Engine:
-    """Holds the instantiated checks of one process and applies them to batches."""
-
-    def __init__(self, config: AuditConfig) -> None:
-        self.config = config
-        self.limits = config.limits
-        self.checks: list[Check] = [create_check(n, config.options_for(n), seed=config.seed)
-                                    for n in config.checks]
-
-    def audit_loaded(self, images: Sequence[LoadedImage],
-                     timings: dict[str, float] | None = None) -> list[tuple[CheckResult, ...]]:
-        """Run every check over ``images``; one tuple of results per image, in check order."""
-        per_image: list[dict[str, CheckResult]] = [{} for _ in images]
-        for check in self.checks:
-            t0 = time.perf_counter()
-            for slot, r in zip(per_image, self._run_isolated(check, images), strict=True):
-                slot[check.name] = r
-            if timings is not None:
-                timings[check.name] = timings.get(check.name, 0.0) + time.perf_counter() - t0
-        return [tuple(slot[c.name] for c in self.checks) for slot in per_image]
-
-    @staticmethod
-    def _validate(check: Check, result: Any) -> CheckResult:
-        if not isinstance(result, CheckResult):
-            return CheckResult.error(check.name, f"check returned {type(result).__name__}, not a CheckResult")
-        if result.check != check.name:
-            return CheckResult.error(check.name, f"check returned a result named {result.check!r}")
-        try:
-            json.dumps(result.to_dict(), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            return CheckResult.error(check.name, f"check returned data that is not JSON-serialisable: {exc}")
-        return result
-
-    def _run_isolated(self, check: Check, images: Sequence[LoadedImage]) -> list[CheckResult]:
-        if not images:
-            return []
-        try:
-            check.ensure_setup()
-        except Exception as exc:  # noqa: BLE001 - a check that cannot start is an error per image
-            reason = f"check could not start: {type(exc).__name__}: {exc}"
-            return [CheckResult.error(check.name, reason) for _ in images]
-        try:
-            results = check.run_batch(images)
-            if len(results) != len(images):
-                raise RuntimeError(f"run_batch returned {len(results)} results for {len(images)} images")
-            return [self._validate(check, r) for r in results]
-        except Exception:  # noqa: BLE001 - fall back to one image at a time to isolate the failure
-            if len(images) == 1:
-                return [self._run_one(check, images[0])]
-            return [self._run_one(check, im) for im in images]
-
-    def _run_one(self, check: Check, image: LoadedImage) -> CheckResult:
-        try:
-            return self._validate(check, check.run(image))
-        except Exception as exc:  # noqa: BLE001
-            return CheckResult.error(check.name, f"{type(exc).__name__}: {exc}")
-
-    def process(self, tasks: Sequence[_Task]) -> tuple[list[tuple[int, dict[str, Any] | None, str | None]],
-                                                       dict[str, float]]:
-        """Read, decode and audit a batch. Returns ``(index, record | None, sha)`` per task,
-        where ``None`` means "unchanged since the previous run" (resume), and the check timings.
-
-        Image-by-image checks run on each image as soon as it is decoded (its pixels still in
-        cache); batched checks then run once over the whole batch.
-        """
-        out: list[tuple[int, dict[str, Any] | None, str | None]] = []
-        timings: dict[str, float] = {}
-        immediate = [c for c in self.checks if not c.batched]
-        batched = [c for c in self.checks if c.batched]
-        pending: list[tuple[int, LoadedImage, dict[str, CheckResult]]] = []
-        for task in tasks:
-            try:
-                data = read_file(task.path, self.limits)
-            except E.ImageLoadError as exc:
-                out.append((task.index, ImageAudit.failed(task.path, FileError(exc.code, exc.message)).to_dict(),
-                            None))
-                continue
-            except Exception as exc:  # noqa: BLE001
-                out.append((task.index, _internal_error(task.path, exc).to_dict(), None))
-                continue
-            sha = hashlib.sha256(data).hexdigest()
-            if task.expected_sha256 == sha:
-                out.append((task.index, None, sha))
-                continue
-            try:
-                image = decode_bytes(data, path=task.path, limits=self.limits, sha256=sha)
-            except E.ImageLoadError as exc:
-                out.append((task.index, ImageAudit.failed(task.path, FileError(exc.code, exc.message), sha,
-                                                          len(data)).to_dict(), sha))
-                continue
-            except Exception as exc:  # noqa: BLE001
-                out.append((task.index, _internal_error(task.path, exc, sha, len(data)).to_dict(), sha))
-                continue
-            results: dict[str, CheckResult] = {}
-            for check in immediate:
-                t0 = time.perf_counter()
-                results[check.name] = self._run_isolated(check, [image])[0]
-                timings[check.name] = timings.get(check.name, 0.0) + time.perf_counter() - t0
-            if batched:
-                pending.append((task.index, image, results))
-            else:
-                out.append((task.index, self._record(image, results), sha))
-        if pending:
-            images = [im for _, im, _ in pending]
-            for check in batched:
-                t0 = time.perf_counter()
-                for (_, _, results), r in zip(pending, self._run_isolated(check, images), strict=True):
-                    results[check.name] = r
-                timings[check.name] = timings.get(check.name, 0.0) + time.perf_counter() - t0
-            out.extend((index, self._record(im, results), im.sha256) for index, im, results in pending)
-        return out, timings
-
-    def _record(self, image: LoadedImage, results: Mapping[str, CheckResult]) -> dict[str, Any]:
-        return ImageAudit(path=image.path, status="ok", sha256=image.sha256, size_bytes=image.size_bytes,
-                          image=image.info, checks=tuple(results[c.name] for c in self.checks)).to_dict()
-
-
-def _split_batches(tasks: Sequence[_Task], batch_size: int, jobs: int) -> list[list[_Task]]:
+def _split_batches(tasks: Sequence[Task], batch_size: int, jobs: int) -> list[list[Task]]:
     """Full batches first, then smaller ones towards the end, so that the workers finish
     together instead of one of them running a last full batch alone."""
-    batches: list[list[_Task]] = []
+    batches: list[list[Task]] = []
     i = 0
     while i < len(tasks):
         remaining = len(tasks) - i
@@ -199,40 +73,6 @@ def _split_batches(tasks: Sequence[_Task], batch_size: int, jobs: int) -> list[l
         batches.append(list(tasks[i:i + size]))
         i += size
     return batches
-
-
-def _internal_error(path: str, exc: BaseException, sha: str | None = None, size: int | None = None) -> ImageAudit:
-    return ImageAudit.failed(path, FileError(E.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"), sha, size)
-
-
-_WORKER_ENGINE: _Engine | None = None
-
-
-def _init_worker(config_dict: dict[str, Any], extra_checks: dict[str, tuple[str, str]]) -> None:
-    global _WORKER_ENGINE
-    for name, (target, description) in extra_checks.items():
-        register_check(name, target, description)
-    # Model checks run one process per core: keep each process's own thread pools to one thread.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _tune_malloc()
-    _WORKER_ENGINE = _Engine(AuditConfig.from_mapping(config_dict))
-
-
-def _tune_malloc() -> None:
-    """Keep large image buffers on the heap (glibc only). By default every decoded image and
-    file buffer above 128 KiB gets fresh pages from the kernel and returns them when freed; the
-    page faults cost about as much as decoding a small PNG. Worker processes reuse buffers instead."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 256 << 20)
-        libc.mallopt(m_trim_threshold, 512 << 20)
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
 
 
 def _start_method() -> str:
@@ -245,13 +85,6 @@ def _start_method() -> str:
     if "fork" in methods and threading.active_count() == 1 and "torch" not in sys.modules:
         return "fork"
     return "spawn"
-
-
-def _worker_process(tasks: list[_Task]) -> tuple[list[tuple[int, dict[str, Any] | None, str | None]],
-                                                  dict[str, float]]:
-    assert _WORKER_ENGINE is not None, "worker not initialised"
-    return _WORKER_ENGINE.process(tasks)
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +121,7 @@ class Auditor:
         self.config = base.replace(**overrides) if overrides else base
         for name in self.config.options:
             get_spec(name)  # unknown check in an options table -> UnknownCheckError
-        self._engine = _Engine(self.config)  # validates options; checks load models lazily
+        self._engine = Engine(self.config)  # validates options; checks load models lazily
 
     # -- describing ----------------------------------------------------------------------------
     def check_infos(self) -> tuple[CheckInfo, ...]:
@@ -386,14 +219,14 @@ class Auditor:
                 writer.record(record)
             done += 1
 
-        tasks: list[_Task] = []
+        tasks: list[Task] = []
         for i, item in enumerate(items):
             if item.error is not None:
                 rec = ImageAudit.failed(item.path, item.error).to_dict()
                 accept(i, rec, write=previous.get(item.path) != rec)
             else:
                 prev = previous.get(item.path)
-                tasks.append(_Task(i, item.path, prev.get("sha256") if prev else None))
+                tasks.append(Task(i, item.path, prev.get("sha256") if prev else None))
         if progress is not None:
             progress(done, total)
 
@@ -447,24 +280,24 @@ class Auditor:
             write_reports(report, rdir, cfg.formats)
         return report
 
-    def _run_pool(self, batches: list[list[_Task]], jobs: int,
+    def _run_pool(self, batches: list[list[Task]], jobs: int,
                   on_batch: Callable[[list[tuple[int, dict[str, Any] | None, str | None]], Mapping[str, float]],
                                      None]) -> None:
         """Run batches in worker processes; survive and isolate worker crashes."""
-        pending: deque[list[_Task]] = deque(batches)
-        suspects: deque[list[_Task]] = deque()  # single files retried alone after a crash
+        pending: deque[list[Task]] = deque(batches)
+        suspects: deque[list[Task]] = deque()  # single files retried alone after a crash
         ctx = multiprocessing.get_context(_start_method())
         config_dict = self.config.to_dict()
         pool: ProcessPoolExecutor | None = None
-        inflight: dict[Future[Any], list[_Task]] = {}
+        inflight: dict[Future[Any], list[Task]] = {}
         alone: set[Future[Any]] = set()
-        def submit(queue: deque[list[_Task]]) -> Future[Any] | None:
+        def submit(queue: deque[list[Task]]) -> Future[Any] | None:
             """Submit the queue's next batch; None (batch left queued) when the pool broke since the
             last wait: a worker died before any of its futures was seen to fail."""
             assert pool is not None
             batch = queue.popleft()
             try:
-                fut = pool.submit(_worker_process, batch)
+                fut = pool.submit(run_in_worker, batch)
             except BrokenProcessPool:
                 queue.appendleft(batch)
                 return None
@@ -474,7 +307,7 @@ class Auditor:
         try:
             while pending or suspects or inflight:
                 if pool is None:
-                    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker,
                                                initargs=(config_dict, extra_checks()))
                 if suspects:
                     if not inflight:  # a suspect runs alone, so a crash now can only be its own
