@@ -11,6 +11,10 @@ entry; a check that raises becomes an ``error`` result for that image only; a wo
 that crashes (e.g. a decoder bug) is replaced and the files it held are retried one by one so
 that only the file that crashes it is reported (``internal_error``).
 
+The parts live in their own modules: :mod:`genaudit.engine` (what a process does with a batch),
+:mod:`genaudit.pool` (the worker pool and its crash handling) and :mod:`genaudit.journal`
+(``results.jsonl`` and resume); this module puts them together.
+
 >>> import numpy as np
 >>> audit = Auditor(checks=("phash",)).audit_image(np.zeros((32, 32, 3), dtype=np.uint8))
 >>> audit.status, audit.result("phash").status
@@ -21,27 +25,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import platform
-import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from . import errors as E
 from ._version import __version__
 from .config import AuditConfig
-from .engine import Engine, Task, init_worker, run_in_worker
+from .engine import Engine, FileOutcome, Task
 from .errors import ConfigError
 from .io import LoadedImage, iter_inputs, load_any
 from .journal import RESULTS_FILE, ResultsWriter, load_previous
-from .registry import extra_checks, get_spec
+from .pool import process_pool, run_batches, split_batches
+from .registry import get_spec
 from .results import (
     SCHEMA_VERSION,
     CheckInfo,
@@ -56,35 +55,6 @@ ProgressCallback = Callable[[int, int], None]
 
 # The report's ``config`` holds what determines the results; these only change how a run goes.
 _RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "quiet", "report_dir")
-
-
-# --------------------------------------------------------------------------------------------
-# Batches and the worker pool
-# --------------------------------------------------------------------------------------------
-
-def _split_batches(tasks: Sequence[Task], batch_size: int, jobs: int) -> list[list[Task]]:
-    """Full batches first, then smaller ones towards the end, so that the workers finish
-    together instead of one of them running a last full batch alone."""
-    batches: list[list[Task]] = []
-    i = 0
-    while i < len(tasks):
-        remaining = len(tasks) - i
-        size = batch_size if jobs <= 1 else max(1, min(batch_size, remaining // (2 * jobs)))
-        batches.append(list(tasks[i:i + size]))
-        i += size
-    return batches
-
-
-def _start_method() -> str:
-    """``fork`` when it is safe (no threads and no torch in this process yet: starts in
-    milliseconds), else ``spawn``. ``GENAUDIT_MP_START`` overrides."""
-    forced = os.environ.get("GENAUDIT_MP_START")
-    if forced:
-        return forced
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1 and "torch" not in sys.modules:
-        return "fork"
-    return "spawn"
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,8 +200,7 @@ class Auditor:
         if progress is not None:
             progress(done, total)
 
-        def on_batch(results: list[tuple[int, dict[str, Any] | None, str | None]],
-                     batch_timings: Mapping[str, float]) -> None:
+        def on_batch(results: list[FileOutcome], batch_timings: Mapping[str, float]) -> None:
             nonlocal resumed
             for index, rec, _sha in results:
                 if rec is None:
@@ -248,13 +217,13 @@ class Auditor:
                 progress(done, total)
 
         jobs = min(cfg.effective_jobs, max(1, -(-len(tasks) // cfg.batch_size)))
-        batches = _split_batches(tasks, cfg.batch_size, jobs)
+        batches = split_batches(tasks, cfg.batch_size, jobs)
         try:
             if jobs <= 1:
                 for batch in batches:
                     on_batch(*self._engine.process(batch))
             else:
-                self._run_pool(batches, jobs, on_batch)
+                run_batches(batches, jobs, on_batch, executor_factory=process_pool(cfg, jobs))
         finally:
             if writer is not None:
                 writer.close()
@@ -279,78 +248,6 @@ class Auditor:
 
             write_reports(report, rdir, cfg.formats)
         return report
-
-    def _run_pool(self, batches: list[list[Task]], jobs: int,
-                  on_batch: Callable[[list[tuple[int, dict[str, Any] | None, str | None]], Mapping[str, float]],
-                                     None]) -> None:
-        """Run batches in worker processes; survive and isolate worker crashes."""
-        pending: deque[list[Task]] = deque(batches)
-        suspects: deque[list[Task]] = deque()  # single files retried alone after a crash
-        ctx = multiprocessing.get_context(_start_method())
-        config_dict = self.config.to_dict()
-        pool: ProcessPoolExecutor | None = None
-        inflight: dict[Future[Any], list[Task]] = {}
-        alone: set[Future[Any]] = set()
-        def submit(queue: deque[list[Task]]) -> Future[Any] | None:
-            """Submit the queue's next batch; None (batch left queued) when the pool broke since the
-            last wait: a worker died before any of its futures was seen to fail."""
-            assert pool is not None
-            batch = queue.popleft()
-            try:
-                fut = pool.submit(run_in_worker, batch)
-            except BrokenProcessPool:
-                queue.appendleft(batch)
-                return None
-            inflight[fut] = batch
-            return fut
-
-        try:
-            while pending or suspects or inflight:
-                if pool is None:
-                    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker,
-                                               initargs=(config_dict, extra_checks()))
-                if suspects:
-                    if not inflight:  # a suspect runs alone, so a crash now can only be its own
-                        fut = submit(suspects)
-                        if fut is not None:
-                            alone.add(fut)
-                else:
-                    while pending and len(inflight) < 2 * jobs and submit(pending) is not None:
-                        pass
-                if not inflight:  # broken with nothing in flight to report it: start a new pool
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = None
-                    continue
-                finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-                broken = False
-                for fut in finished:
-                    batch = inflight.pop(fut)
-                    was_alone = fut in alone
-                    alone.discard(fut)
-                    try:
-                        on_batch(*fut.result())
-                    except BrokenProcessPool:
-                        broken = True
-                        if was_alone:
-                            # Alone in the pool and it still crashed it: this file is the cause.
-                            t = batch[0]
-                            rec = ImageAudit.failed(t.path, FileError(
-                                E.INTERNAL_ERROR, "the worker process crashed while decoding or checking"
-                                                  " this file")).to_dict()
-                            on_batch([(t.index, rec, None)], {})
-                        else:
-                            suspects.extend([t] for t in batch)
-                if broken:
-                    for fut, batch in list(inflight.items()):
-                        fut.cancel()
-                        suspects.extend([t] for t in batch)
-                    inflight.clear()
-                    alone.clear()
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = None
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def scan(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
