@@ -77,7 +77,6 @@ class AuditConfig:
     """Glob patterns (relative path or file name) left out of directory walks."""
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per-check options, e.g. ``{"phash": {"hashes": ["phash", "dhash"]}}``."""
-    seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("checks", "formats", "fail_on", "exclude"):
@@ -102,7 +101,6 @@ class AuditConfig:
         object.__setattr__(self, "batch_size", _as_int(self.batch_size, "batch_size", 1))
         object.__setattr__(self, "max_pixels", _as_int(self.max_pixels, "max_pixels", 1))
         object.__setattr__(self, "max_file_bytes", _as_int(self.max_file_bytes, "max_file_bytes", 1))
-        object.__setattr__(self, "seed", _as_int(self.seed, "seed", 0))
         if not isinstance(self.options, Mapping) or not all(
                 isinstance(v, Mapping) for v in self.options.values()):
             raise ConfigError("options must map check names to tables of settings")
@@ -190,5 +188,4 @@ class AuditConfig:
             "resume": self.resume,
             "exclude": list(self.exclude),
             "options": {k: dict(v) for k, v in self.options.items()},
-            "seed": self.seed,
         }

@@ -57,8 +57,7 @@ class Engine:
     def __init__(self, config: AuditConfig) -> None:
         self.config = config
         self.limits = config.limits
-        self.checks: list[Check] = [create_check(n, config.options_for(n), seed=config.seed)
-                                    for n in config.checks]
+        self.checks: list[Check] = [create_check(n, config.options_for(n)) for n in config.checks]
 
     def audit_loaded(self, images: Sequence[LoadedImage],
                      timings: dict[str, float] | None = None) -> list[tuple[CheckResult, ...]]:

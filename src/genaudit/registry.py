@@ -121,6 +121,6 @@ def get_check_class(name: str) -> type[Check]:
     return get_spec(name).load()
 
 
-def create_check(name: str, options: Mapping[str, Any] | None = None, *, seed: int = 0) -> Check:
+def create_check(name: str, options: Mapping[str, Any] | None = None) -> Check:
     """An instance of check ``name`` with validated options."""
-    return get_check_class(name)(options, seed=seed)
+    return get_check_class(name)(options)

@@ -113,6 +113,9 @@ def test_report_records_versions_parameters_and_sha256(tmp_path: Path) -> None:
     assert report.tool["version"] == genaudit.__version__
     assert "pillow" in report.tool["dependencies"] and "imagehash" in report.tool["dependencies"]
     assert report.checks[0].params == {"hashes": ("ahash",), "hash_size": 8}
+    # What determines the results, and nothing that only changes how the run went.
+    assert sorted(report.config) == ["checks", "exclude", "fail_on", "formats", "max_file_bytes", "max_pixels",
+                                     "options"]
     import hashlib
 
     for f in report.files:

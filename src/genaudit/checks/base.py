@@ -53,9 +53,8 @@ class Check:
     """True for checks whose ``run_batch`` is faster than image-by-image (model inference).
     Other checks run on each image right after it is decoded, while its pixels are in cache."""
 
-    def __init__(self, options: Mapping[str, Any] | None = None, *, seed: int = 0) -> None:
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = parse_options(self.Options, options, self.name)
-        self.seed = seed
         self._ready = False
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -185,8 +185,8 @@ class MemorizationCheck(Check):
     EMBEDDING_CACHE = 20_000
     """Training-item embeddings kept in memory per worker (1280 floats each)."""
 
-    def __init__(self, options: Any = None, *, seed: int = 0) -> None:
-        super().__init__(options, seed=seed)
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
         self.index: Any = None
         if self.options.index:
             from ..memorization.index import IndexFileError, TrainingIndex

@@ -33,8 +33,8 @@ class ProvenanceCheck(Check):
     description = "C2PA manifest: no manifest / valid-trusted / valid-untrusted / invalid, and its AI claims"
     Options = ProvenanceOptions
 
-    def __init__(self, options: Any = None, *, seed: int = 0) -> None:
-        super().__init__(options, seed=seed)
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
         self.anchors: str | None = None
         if self.options.trust_anchors:
             from ..provenance.c2pa import ProvenanceError, load_trust_anchors

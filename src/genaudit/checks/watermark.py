@@ -38,8 +38,8 @@ class WatermarkCheck(Check):
     description = "keyed invisible watermark: detected / not detected with an exact p-value"
     Options = WatermarkOptions
 
-    def __init__(self, options: Any = None, *, seed: int = 0) -> None:
-        super().__init__(options, seed=seed)
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
         self.key = None
         if self.options.key_file:
             from ..watermark import WatermarkKeyError, load_key
