@@ -8,8 +8,8 @@ from PIL import Image
 
 from genaudit import AuditConfig, Auditor
 from genaudit.datasets import load_fashion_mnist
+from genaudit.features.hashing import hash_images
 from genaudit.memorization.align import AlignParams, aligned_correlation, grey_thumbnail
-from genaudit.memorization.hashing import hash_images
 from genaudit.memorization.index import TrainingIndex
 from genaudit.samples import photo_crops
 from genaudit.watermark import attacks

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from genaudit.datasets import load_fashion_mnist
-from genaudit.memorization.hashing import hash_images, pack_bits, to_hex, unpack_bits
+from genaudit.features.hashing import hash_images, pack_bits, to_hex, unpack_bits
 from genaudit.memorization.index import HammingIndex, IndexFileError, TrainingIndex
 from genaudit.samples import photo_crops
 

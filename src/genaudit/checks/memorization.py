@@ -235,7 +235,7 @@ class MemorizationCheck(Check):
     def run_batch(self, images: Sequence[LoadedImage]) -> list[CheckResult]:
         from PIL import ImageOps
 
-        from ..memorization.hashing import hash_images, to_hex
+        from ..features.hashing import hash_images, to_hex
 
         if self.index is None:
             return [CheckResult.skipped(self.name, "no training index configured (use --index IDX or"

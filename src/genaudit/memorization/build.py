@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .hashing import FAMILIES, hash_images
+from ..features.hashing import FAMILIES, hash_images
 from .index import TrainingIndex
 
 FMNIST_PREFIX = "fashion-mnist:"

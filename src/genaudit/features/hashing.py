@@ -124,14 +124,6 @@ def hash_images(images: Iterable[Any], family: str = "phash", *, batch_size: int
     return np.concatenate(out) if out else np.empty(0, dtype=np.uint64)
 
 
-def hash_array_batch(pixels: np.ndarray, family: str = "phash") -> np.ndarray:
-    """Codes for a stacked uint8 batch (n, h, w) or (n, h, w, 3), e.g. Fashion-MNIST."""
-    a = np.asarray(pixels)
-    if a.dtype != np.uint8 or a.ndim not in (3, 4):
-        raise ValueError("expected a uint8 array of shape (n, h, w) or (n, h, w, c)")
-    return hash_images(list(a), family)
-
-
 def to_hex(code: int | np.integer) -> str:
     """imagehash's hex form of a 64-bit code."""
     return f"{int(code):016x}"
