@@ -60,3 +60,15 @@ def test_summary_groups_identical_phashes(tmp_path) -> None:
     assert s["identical_phash_groups"] == 1 and s["files_in_identical_groups"] == 2
     assert [p.rsplit("/", 1)[-1] for p in s["largest_groups"][0]] == ["a.png", "b.png"]
     assert decode_bytes(encode(photo(1, (64, 64)), "PNG")).sha256 == report.files[0].sha256
+
+
+@pytest.mark.parametrize("hash_size", [2, 5, 16, 64])
+def test_every_hash_size_is_bit_identical_to_imagehash(hash_size: int) -> None:
+    families = [h for h in ALL if h != "whash" or hash_size & (hash_size - 1) == 0]
+    data = encode(photo(hash_size, (131, 97)), "PNG")
+    result = genaudit.Auditor(checks=("phash",), options={"phash": {"hashes": families, "hash_size": hash_size}}
+                              ).audit_image(data).result("phash")
+    assert result is not None and result.status == "ok" and result.data["bits"] == hash_size ** 2
+    original = Image.open(io.BytesIO(data))
+    for name in families:
+        assert result.data[name] == str(REFERENCE[name](original, hash_size=hash_size)), name
