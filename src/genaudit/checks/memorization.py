@@ -216,7 +216,7 @@ class MemorizationCheck(Check):
     def models(self) -> list[dict[str, Any]]:
         if not self.options.rerank:
             return []
-        from ..memorization.embedding import ImageEmbedder
+        from ..features.embedding import ImageEmbedder
 
         try:
             return [ImageEmbedder().model_info()]
@@ -225,7 +225,7 @@ class MemorizationCheck(Check):
 
     def setup(self) -> None:
         if self.index is not None and self.options.rerank:
-            from ..memorization.embedding import ImageEmbedder
+            from ..features.embedding import ImageEmbedder
 
             self._embedder = ImageEmbedder()
 
