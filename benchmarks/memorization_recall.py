@@ -33,9 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from PIL import Image, ImageOps
 
 from _common import environment, print_table, write_json
-from genaudit.checks.memorization import match_order, matching_ids
 from genaudit.datasets import load_fashion_mnist
 from genaudit.features.hashing import hash_images
+from genaudit.memorization import match_order, matching_ids
 from genaudit.memorization.index import TrainingIndex
 from genaudit.samples import natural_photo_paths
 from genaudit.watermark import attacks
