@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..io import LoadedImage
 from ..memorization.rule import match_order, matching_ids
+from ..memorization.sources import SourceImages
 from ..memorization.stats import wilson_interval
 from ..results import CheckResult
 from .base import Check
@@ -78,40 +79,6 @@ class MemorizationOptions:
             raise ValueError("align_top must be in 1..1000")
 
 
-class _SourceImages:
-    """Loads training items by source string, with a small LRU cache."""
-
-    def __init__(self, size: int = 512) -> None:
-        self._cache: OrderedDict[str, Any] = OrderedDict()
-        self._idx: dict[str, np.ndarray] = {}
-        self.size = size
-
-    def get(self, source: str) -> Any:
-        hit = self._cache.get(source)
-        if hit is not None:
-            self._cache.move_to_end(source)
-            return hit
-        img = self._load(source)
-        self._cache[source] = img
-        if len(self._cache) > self.size:
-            self._cache.popitem(last=False)
-        return img
-
-    def _load(self, source: str) -> Any:
-        from ..datasets import read_idx
-        from ..io import open_image
-        from ..memorization.build import _idx_for, is_idx_source
-
-        spec, sep, number = source.rpartition(":")
-        if sep and number.isdigit() and is_idx_source(spec):
-            path, _ = _idx_for(spec)
-            arr = self._idx.get(path)
-            if arr is None:
-                arr = self._idx[path] = read_idx(path)
-            return arr[int(number)]
-        return open_image(source).pil
-
-
 class MemorizationCheck(Check):
     name = "memorization"
     version = "1"
@@ -135,7 +102,7 @@ class MemorizationCheck(Check):
             except IndexFileError as exc:
                 raise ConfigError(str(exc)) from None
         self._embedder: Any = None
-        self._sources = _SourceImages(size=64)
+        self._sources = SourceImages(size=64)
         self._emb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
         from ..memorization.align import AlignParams
