@@ -75,6 +75,7 @@ def test_check_finds_rotated_copies_that_hashes_and_embedding_miss(tmp_path) -> 
         out = []
         for a in auditor.audit_images(queries + negatives):
             r = a.result("memorization")
+            assert r is not None
             out.append(int(r.data["closest"][0]["source"].rsplit(":", 1)[1]) if r.status == "finding" else None)
         return out
 
