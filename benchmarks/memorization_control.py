@@ -115,7 +115,7 @@ def main() -> None:
 def rule_sweep(records: list[dict[str, Any]], models: list[str]) -> list[dict[str, Any]]:
     """Each rule of the recall benchmark's grid, applied to every sample's candidates: the rate per
     generator; rules that keep the positive control at >= 0.9 first, by the normal models' worst rate."""
-    from genaudit.checks.memorization import matching_ids
+    from genaudit.memorization import matching_ids
 
     out = []
     for rule in sweep_rules():

@@ -23,7 +23,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -33,9 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from PIL import Image, ImageOps
 
 from _common import environment, print_table, write_json
-from genaudit.checks.memorization import match_order, matching_ids
 from genaudit.datasets import load_fashion_mnist
-from genaudit.memorization.hashing import hash_images
+from genaudit.features.hashing import hash_images
+from genaudit.memorization import match_order, matching_ids
 from genaudit.memorization.index import TrainingIndex
 from genaudit.samples import natural_photo_paths
 from genaudit.watermark import attacks
@@ -138,6 +138,7 @@ def main() -> None:
         two: list[int | None] = []
         for audit, t in zip(auditor.audit_images(queries), truth, strict=True):
             r = audit.result("memorization")
+            assert r is not None
             best = r.data["closest"][0] if r.status == "finding" else None
             two.append(int(best["id"]) if best else None)
             records.append({"transform": tname, "truth": t, "cands": candidates_of(r.data)})
@@ -188,7 +189,7 @@ def decide(cands: list[tuple[int, int, float | None, float | None]], **rule: Any
     return best[0] if best else None
 
 
-def candidates_of(data: dict[str, Any]) -> list[tuple[int, int, float | None, float | None]]:
+def candidates_of(data: Mapping[str, Any]) -> list[tuple[int, int, float | None, float | None]]:
     """A memorization result's listed candidates as the verdict rule sees them (id, phash distance,
     similarity, aligned correlation); run the check with ``report`` large enough to list them all."""
     return [(int(c["id"]), c["hash_distance"].get("phash", 65), c["similarity"], c.get("aligned"))

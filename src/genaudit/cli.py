@@ -586,7 +586,7 @@ def index_group() -> None:
 
 
 def _families_opt(text: str) -> tuple[str, ...]:
-    from .memorization.hashing import FAMILIES
+    from .features.hashing import FAMILIES
 
     fams = tuple(f.strip() for f in text.split(",") if f.strip())
     bad = [f for f in fams if f not in FAMILIES]
@@ -660,8 +660,8 @@ def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: s
 def index_query(index_file: str, images: tuple[str, ...], radius: int, k: int, as_json: bool) -> int:
     """Find training items near IMAGES. Exit 1 when any image has a match within --radius (or errors)."""
     from .errors import ImageLoadError
+    from .features.hashing import hash_images, to_hex
     from .io import open_image
-    from .memorization.hashing import hash_images, to_hex
     from .memorization.index import TrainingIndex
 
     index = TrainingIndex.load(index_file)

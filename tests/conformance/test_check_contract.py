@@ -1,10 +1,15 @@
 """Every registered check honours the same contract on tiny and odd images:
 it never raises, returns a valid JSON-serialisable CheckResult named after itself,
-is deterministic, batches consistently, and says *why* when it skips."""
+is deterministic, batches consistently, and says *why* when it skips.
+
+Checks that need configuration (a watermark key, a training index, trust anchors) are held to the
+contract twice: with default options (their skip path) and configured with real files made here,
+so that their working path meets the same rules."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +21,7 @@ from genaudit.results import CheckResult
 from tests.corpus import encode, photo
 
 BUILTIN = [s.name for s in list_checks() if not s.description.startswith("(plugin")]
+CONFIGURED = ["memorization", "provenance", "watermark"]
 
 
 def odd_images() -> list[tuple[str, LoadedImage]]:
@@ -40,9 +46,46 @@ def images() -> list[tuple[str, LoadedImage]]:
     return odd_images()
 
 
-@pytest.mark.parametrize("name", BUILTIN)
-def test_contract(name: str, images: list[tuple[str, LoadedImage]]) -> None:
-    check = create_check(name)
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Options that make each configurable check run, plus images its working path should see:
+    a watermarked photo (watermark), a copy of a training item (memorization), a C2PA-signed
+    photo from the development chain (provenance)."""
+    from genaudit import watermark
+    from genaudit.memorization.build import build_index
+    from genaudit.provenance.c2pa import ManifestSpec, SignerConfig, sign_bytes
+    from genaudit.provenance.certs import create_dev_chain, write_dev_chain
+
+    root = tmp_path_factory.mktemp("configured")
+    key = watermark.generate_key()
+    key_file = watermark.save_key(key, root / "wm.key")
+    train = root / "train"
+    train.mkdir()
+    for i, img in enumerate([photo(3, (300, 200)), photo(11, (80, 80)), photo(12, (64, 96))]):
+        img.save(train / f"t{i}.png")
+    index, report = build_index([str(train)], families=("phash", "dhash"), jobs=1)
+    assert report.added == 3 and not report.errors
+    chain = create_dev_chain()
+    anchors = write_dev_chain(str(root / "chain"), chain)["root"]
+    signed = sign_bytes(encode(photo(6, (120, 90)), "JPEG"), SignerConfig(chain.chain_pem, chain.private_key_pem),
+                        ManifestSpec(model_id="ddpm-fmnist"))
+    marked = watermark.embed(np.asarray(photo(7, (256, 256))), key)
+    return {
+        "options": {"watermark": {"key_file": key_file},
+                    "memorization": {"index": index.save(root / "train.gaidx"), "candidates": 3, "align_top": 2},
+                    "provenance": {"trust_anchors": anchors}},
+        "images": [("c2pa signed", decode_bytes(signed, path="signed.jpg")),
+                   ("watermarked", decode_bytes(encode(Image.fromarray(marked), "PNG"), path="marked.png"))],
+        # what the working path must find: the check is not just skipping
+        "expect": {"watermark": {"watermarked": "finding"}, "memorization": {"photo png": "finding"},
+                   "provenance": {"c2pa signed": "finding", "photo png": "ok"}},
+    }
+
+
+def assert_contract(name: str, options: dict[str, Any] | None,
+                    images: list[tuple[str, LoadedImage]]) -> list[CheckResult]:
+    check = create_check(name, options)
+    check.ensure_setup()   # as the Auditor does before the first image
     info = check.info()
     assert info.name == name and info.version
     json.dumps(info.to_dict())
@@ -56,10 +99,30 @@ def test_contract(name: str, images: list[tuple[str, LoadedImage]]) -> None:
             assert r.reason and len(r.reason) > 10, label
         doc = json.loads(json.dumps(r.to_dict(), allow_nan=False))
         assert CheckResult.from_dict(doc) == CheckResult.from_dict(r.to_dict()), label
-        again = create_check(name).run(img)
-        assert again.to_dict() == r.to_dict(), f"{name} is not deterministic on {label}"
         results.append(r)
+    # deterministic: a fresh instance, fed the images in the other order, gives the same results
+    fresh = create_check(name, options)
+    fresh.ensure_setup()
+    again = [fresh.run(img) for _, img in reversed(images)][::-1]
+    for (label, _), r, a in zip(images, results, again, strict=True):
+        assert a.to_dict() == r.to_dict(), f"{name} is not deterministic on {label}"
     batched = check.run_batch([img for _, img in images])
     assert [b.to_dict() for b in batched] == [r.to_dict() for r in results]
     summary = type(check).summarize([(label, r) for (label, _), r in zip(images, results, strict=True)])
     json.dumps(summary, allow_nan=False)
+    return results
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_contract(name: str, images: list[tuple[str, LoadedImage]]) -> None:
+    assert_contract(name, None, images)
+
+
+@pytest.mark.parametrize("name", CONFIGURED)
+def test_contract_configured(name: str, images: list[tuple[str, LoadedImage]], configured: dict[str, Any]) -> None:
+    assert name in BUILTIN
+    labelled = images + configured["images"]
+    results = assert_contract(name, configured["options"][name], labelled)
+    status = {label: r.status for (label, _), r in zip(labelled, results, strict=True)}
+    for label, expected in configured["expect"][name].items():
+        assert status[label] == expected, (name, label, status[label])

@@ -8,8 +8,8 @@ from PIL import Image
 
 from genaudit import AuditConfig, Auditor
 from genaudit.datasets import load_fashion_mnist
+from genaudit.features.hashing import hash_images
 from genaudit.memorization.align import AlignParams, aligned_correlation, grey_thumbnail
-from genaudit.memorization.hashing import hash_images
 from genaudit.memorization.index import TrainingIndex
 from genaudit.samples import photo_crops
 from genaudit.watermark import attacks
@@ -75,6 +75,7 @@ def test_check_finds_rotated_copies_that_hashes_and_embedding_miss(tmp_path) -> 
         out = []
         for a in auditor.audit_images(queries + negatives):
             r = a.result("memorization")
+            assert r is not None
             out.append(int(r.data["closest"][0]["source"].rsplit(":", 1)[1]) if r.status == "finding" else None)
         return out
 

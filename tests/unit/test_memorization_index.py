@@ -1,18 +1,13 @@
-"""Hamming index and batch hashing: exact against brute force, bit-identical to imagehash."""
+"""Hamming index: exact against brute force, incremental adds, the checksummed index file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import imagehash
 import numpy as np
 import pytest
-from PIL import Image
 
-from genaudit.datasets import load_fashion_mnist
-from genaudit.memorization.hashing import hash_images, pack_bits, to_hex, unpack_bits
 from genaudit.memorization.index import HammingIndex, IndexFileError, TrainingIndex
-from genaudit.samples import photo_crops
 
 
 def random_codes(n: int, seed: int) -> np.ndarray:
@@ -117,30 +112,3 @@ def test_index_file_damage_is_an_error_never_an_answer(tmp_path: Path) -> None:
         TrainingIndex.load(tmp_path / "png.gaidx")
     with pytest.raises(IndexFileError, match="cannot read"):
         TrainingIndex.load(tmp_path / "missing.gaidx")
-
-
-def varied_images() -> list[Image.Image]:
-    rng = np.random.default_rng(0)
-    out = [Image.fromarray(x) for x in load_fashion_mnist("test")[0][:60]]
-    out += [Image.fromarray(im) for _, im in photo_crops(160, 6, seed=5)]
-    out += [Image.fromarray(rng.integers(0, 256, (int(rng.integers(9, 200)), int(rng.integers(9, 200)), 3),
-                                         dtype=np.uint8)) for _ in range(15)]
-    out += [Image.fromarray(np.full((40, 33), v, np.uint8)) for v in (0, 77, 255)]   # flat: all-equal medians
-    out += [Image.fromarray(rng.integers(0, 256, (48, 64, 4), dtype=np.uint8), "RGBA"),
-            Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (20, 1)))]
-    return out
-
-
-@pytest.mark.parametrize(("family", "reference"), [("phash", imagehash.phash), ("dhash", imagehash.dhash),
-                                                   ("ahash", imagehash.average_hash), ("whash", imagehash.whash)])
-def test_batch_hashes_are_bit_identical_to_imagehash(family: str, reference: object) -> None:
-    images = varied_images()
-    codes = hash_images(images, family, batch_size=17)  # batches of odd size mix image sizes
-    assert [to_hex(c) for c in codes] == [str(reference(im)) for im in images]  # type: ignore[operator]
-
-
-def test_bit_packing_round_trip() -> None:
-    codes = random_codes(50, seed=3)
-    assert np.array_equal(pack_bits(unpack_bits(codes)), codes)
-    h = imagehash.phash(Image.fromarray(load_fashion_mnist("test")[0][0]))
-    assert int(pack_bits(h.hash.reshape(1, -1))[0]) == int(str(h), 16)

@@ -1,5 +1,7 @@
 """``memorization`` check: does a generated image (nearly) copy an item of the training set?
 
+An adapter over :class:`genaudit.memorization.search.NearCopySearch`, which does the work:
+
 Stage 1 — hashes: the image and its mirror image are hashed with every family of the index
 (``genaudit index build``), and the ``candidates`` nearest training items per family are taken
 (exact k-NN in Hamming space). Stage 2 — embedding: the candidates are loaded from their sources
@@ -17,17 +19,15 @@ the image's folder).
 
 from __future__ import annotations
 
-import math
 import os
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
-
-import numpy as np
 
 from ..errors import ConfigError
 from ..io import LoadedImage
+from ..memorization.search import NearCopySearch, SearchParams
+from ..memorization.stats import wilson_interval
 from ..results import CheckResult
 from .base import Check
 
@@ -63,117 +63,11 @@ class MemorizationOptions:
     """Closest training items listed per image."""
 
     def __post_init__(self) -> None:
-        if not 1 <= int(self.candidates) <= 1000:
-            raise ValueError("candidates must be in 1..1000")
-        if not 0 <= int(self.exact_radius) <= 64:
-            raise ValueError("exact_radius must be in 0..64")
-        if not -1.0 <= float(self.similarity) <= 1.0:
-            raise ValueError("similarity must be in [-1, 1]")
-        if not 0.0 <= float(self.margin) <= 2.0:
-            raise ValueError("margin must be in [0, 2]")
-        if not -1.0 <= float(self.aligned) <= 2.0 or not -1.0 <= float(self.support) <= 1.0:
-            raise ValueError("aligned must be in [-1, 2] and support in [-1, 1]")
-        if not 1 <= int(self.align_top) <= 1000:
-            raise ValueError("align_top must be in 1..1000")
+        self.search_params()  # validates the search options (ValueError naming the bad one)
 
-
-Candidate = tuple[int, int, "float | None", "float | None"]
-"""One candidate as the verdict rule sees it: (id, hash distance, similarity, aligned correlation)."""
-
-
-def matching_ids(cands: Sequence[Candidate], exact_radius: int, similarity: float, margin: float = 0.0,
-                 aligned: float = 2.0, support: float = 0.0, aligned_margin: float = 0.0) -> set[int]:
-    """The verdict rule on one image's candidates ``(id, hash distance, similarity, aligned)`` (None
-    where a stage did not score the candidate). A candidate matches when
-
-    * its hash distance is at most ``exact_radius``, or
-    * its aligned correlation is at least ``aligned`` (with ``aligned_margin > 0``: only the best
-      aligned candidate, and only when it leads the next one by ``aligned_margin``), or
-    * its similarity is at least ``similarity`` and, with ``support > 0``, its aligned correlation
-      is at least ``support``; with ``margin > 0`` only the most similar candidate can match this
-      way, and only when it leads the next one by ``margin``.
-
-    ``benchmarks/memorization_recall.py`` sweeps this same function.
-
-    >>> sorted(matching_ids([(1, 3, 0.5, None), (2, 20, 0.95, None), (3, 20, 0.94, None)], 4, 0.9))
-    [1, 2, 3]
-    >>> sorted(matching_ids([(1, 3, 0.5, None), (2, 20, 0.95, None), (3, 20, 0.94, None)], 4, 0.9, margin=0.04))
-    [1]
-    >>> sorted(matching_ids([(1, 30, 0.5, 0.99), (2, 20, 0.95, 0.90), (3, 20, 0.94, 0.95)], 4, 0.9,
-    ...                     aligned=0.98, support=0.93))
-    [1, 3]
-    """
-    sim_leader = _leader([c[2] for c in cands], margin)
-    al_leader = _leader([c[3] for c in cands], aligned_margin)
-    hits = set()
-    for i, hd, sim, al in cands:
-        by_sim = (sim is not None and sim >= similarity and (margin <= 0 or sim == sim_leader)
-                  and (support <= 0 or (al is not None and al >= support)))
-        by_al = al is not None and al >= aligned and (aligned_margin <= 0 or al == al_leader)
-        if hd <= exact_radius or by_al or by_sim:
-            hits.add(i)
-    return hits
-
-
-def _leader(scores: Sequence[float | None], margin: float) -> float | None:
-    """The highest score when it leads the next one by at least ``margin`` (None: no clear leader)."""
-    ranked = sorted((s for s in scores if s is not None), reverse=True)
-    if not ranked or (len(ranked) > 1 and ranked[0] - ranked[1] < margin):
-        return None
-    return ranked[0]
-
-
-def match_order(c: Candidate) -> tuple[float, float, int]:
-    """Sort key for matches, best first: aligned correlation, then similarity, then hash distance."""
-    return (-(c[3] if c[3] is not None else -2.0), -(c[2] if c[2] is not None else -2.0), c[1])
-
-
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n (95% by default).
-
-    >>> [round(x, 3) for x in wilson_interval(9, 10)]
-    [0.596, 0.982]
-    """
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-class _SourceImages:
-    """Loads training items by source string, with a small LRU cache."""
-
-    def __init__(self, size: int = 512) -> None:
-        self._cache: OrderedDict[str, Any] = OrderedDict()
-        self._idx: dict[str, np.ndarray] = {}
-        self.size = size
-
-    def get(self, source: str) -> Any:
-        hit = self._cache.get(source)
-        if hit is not None:
-            self._cache.move_to_end(source)
-            return hit
-        img = self._load(source)
-        self._cache[source] = img
-        if len(self._cache) > self.size:
-            self._cache.popitem(last=False)
-        return img
-
-    def _load(self, source: str) -> Any:
-        from ..datasets import read_idx
-        from ..io import open_image
-        from ..memorization.build import _idx_for, is_idx_source
-
-        spec, sep, number = source.rpartition(":")
-        if sep and number.isdigit() and is_idx_source(spec):
-            path, _ = _idx_for(spec)
-            arr = self._idx.get(path)
-            if arr is None:
-                arr = self._idx[path] = read_idx(path)
-            return arr[int(number)]
-        return open_image(source).pil
+    def search_params(self) -> SearchParams:
+        """The options of the search engine, as :class:`~genaudit.memorization.search.SearchParams`."""
+        return SearchParams(**{f.name: getattr(self, f.name) for f in fields(SearchParams)})
 
 
 class MemorizationCheck(Check):
@@ -182,8 +76,6 @@ class MemorizationCheck(Check):
     description = "near-copies of training images: hash candidates from an index, embedding rerank"
     Options = MemorizationOptions
     batched = True
-    EMBEDDING_CACHE = 20_000
-    """Training-item embeddings kept in memory per worker (1280 floats each)."""
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -198,13 +90,7 @@ class MemorizationCheck(Check):
                 self.index = TrainingIndex.load(self.options.index)
             except IndexFileError as exc:
                 raise ConfigError(str(exc)) from None
-        self._embedder: Any = None
-        self._sources = _SourceImages(size=64)
-        self._emb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
-        from ..memorization.align import AlignParams
-
-        self._align = AlignParams()
+        self._search: NearCopySearch | None = None
 
     def params(self) -> dict[str, Any]:
         d = dict(super().params())
@@ -216,7 +102,7 @@ class MemorizationCheck(Check):
     def models(self) -> list[dict[str, Any]]:
         if not self.options.rerank:
             return []
-        from ..memorization.embedding import ImageEmbedder
+        from ..features.embedding import ImageEmbedder
 
         try:
             return [ImageEmbedder().model_info()]
@@ -224,80 +110,34 @@ class MemorizationCheck(Check):
             return []
 
     def setup(self) -> None:
-        if self.index is not None and self.options.rerank:
-            from ..memorization.embedding import ImageEmbedder
+        if self.index is not None:
+            embedder = None
+            if self.options.rerank:
+                from ..features.embedding import ImageEmbedder
 
-            self._embedder = ImageEmbedder()
+                embedder = ImageEmbedder()
+            self._search = NearCopySearch(self.index, self.options.search_params(), embedder=embedder)
 
     def run(self, image: LoadedImage) -> CheckResult:
         return self.run_batch([image])[0]
 
     def run_batch(self, images: Sequence[LoadedImage]) -> list[CheckResult]:
-        from PIL import ImageOps
-
-        from ..memorization.hashing import hash_images, to_hex
-
         if self.index is None:
             return [CheckResult.skipped(self.name, "no training index configured (use --index IDX or"
                                                    " -O memorization.index=IDX)") for _ in images]
         if len(self.index) == 0:
             return [CheckResult.skipped(self.name, "the training index is empty") for _ in images]
-        opt = self.options
-        pils = [im.pil for im in images]
-        mirrors = [ImageOps.mirror(p) for p in pils]
+        self.ensure_setup()
+        assert self._search is not None
         first = self.index.families[0]
-        cand: list[dict[int, dict[str, Any]]] = [{} for _ in images]
-        own_hash: dict[str, list[str]] = {}
-        for fam in self.index.families:
-            hidx = self.index.indexes[fam]
-            k = min(opt.candidates, len(self.index))
-            q = hash_images(pils, fam)
-            qm = hash_images(mirrors, fam)
-            own_hash[fam] = [to_hex(c) for c in q]
-            for codes, mirrored in ((q, False), (qm, True)):
-                ids, dists = hidx.knn(codes, k)
-                for row in range(len(images)):
-                    for i, d in zip(ids[row], dists[row], strict=True):
-                        if i < 0:
-                            continue
-                        c = cand[row].setdefault(int(i), {"id": int(i), "source": self.index.sources[int(i)]})
-                        c.setdefault("hash_distance", {})
-                        prev = c["hash_distance"].get(fam)
-                        if prev is None or d < prev:
-                            c["hash_distance"][fam] = int(d)
-                            if fam == first:
-                                c["mirrored"] = mirrored
-        sims: list[dict[int, float]] = [{} for _ in images]
-        errors: list[list[str]] = [[] for _ in images]
-        if self._embedder is not None:
-            q_emb = self._embedder.embed(pils)
-            m_emb = self._embedder.embed(mirrors)
-            self._embed_training({i for row in cand for i in row}, errors, cand)
-            for row in range(len(images)):
-                keep = [i for i in cand[row] if i in self._emb_cache]
-                if keep:
-                    e = np.stack([self._emb_cache[i] for i in keep])
-                    s = np.maximum(e @ q_emb[row], e @ m_emb[row])
-                    sims[row] = {i: float(v) for i, v in zip(keep, s, strict=True)}
-        aligned = self._register(pils, cand, sims, errors) if opt.align else [{} for _ in images]
         results = []
-        for row in range(len(images)):
-            scored = [(i, c["hash_distance"].get(first, 65), sims[row].get(i), aligned[row].get(i))
-                      for i, c in cand[row].items()]
-            hits = matching_ids(scored, opt.exact_radius, opt.similarity, opt.margin, opt.aligned, opt.support,
-                                 opt.aligned_margin)
-            scored.sort(key=lambda c: (c[0] not in hits, match_order(c)))
-            items = []
-            for i, _, sim, al in scored:
-                items.append({**cand[row][i], "similarity": None if sim is None else round(sim, 4),
-                              "aligned": None if al is None else round(al, 4), "match": i in hits})
-            matches = [c for c in items if c["match"]]
-            data = {"hashes": {f: own_hash[f][row] for f in own_hash}, "closest": items[:opt.report],
-                    "matches": len(matches), "candidates": len(items), "reranked": self._embedder is not None,
-                    "registered": sum(c["aligned"] is not None for c in items),
-                    "generator": _generator_of(images[row])}
-            if errors[row]:
-                data["unreadable_training_items"] = errors[row][:5]
+        for image, found in zip(images, self._search.search([im.pil for im in images]), strict=True):
+            matches = found.matches
+            data = {"hashes": found.hashes, "closest": found.candidates[:self.options.report],
+                    "matches": len(matches), "candidates": len(found.candidates), "reranked": found.reranked,
+                    "registered": found.registered, "generator": _generator_of(image)}
+            if found.errors:
+                data["unreadable_training_items"] = found.errors[:5]
             if matches:
                 best = matches[0]
                 sim_txt = f", similarity {best['similarity']:.3f}" if best["similarity"] is not None else ""
@@ -309,63 +149,6 @@ class MemorizationCheck(Check):
             else:
                 results.append(CheckResult.ok(self.name, data, summary="no near-copy of a training item"))
         return results
-
-    def _register(self, pils: Sequence[Any], cand: list[dict[int, Any]], sims: list[dict[int, float]],
-                  errors: list[list[str]]) -> list[dict[int, float]]:
-        """Stage 3: aligned correlation of each image's ``align_top`` best candidates."""
-        from ..memorization.align import aligned_correlation, grey_thumbnail
-
-        size = self._align.size
-        out: list[dict[int, float]] = []
-        first = self.index.families[0]
-        for row, pil in enumerate(pils):
-            best = sorted(cand[row], key=lambda i: (-sims[row].get(i, -2.0),
-                                                    cand[row][i]["hash_distance"].get(first, 65)))
-            ids, thumbs = [], []
-            for i in best[:self.options.align_top]:
-                t = self._thumbs.get(i)
-                if t is None:
-                    img = self._training_image(i, errors, [row])
-                    if img is None:
-                        continue
-                    t = grey_thumbnail(img, size)
-                    self._remember(self._thumbs, i, t)
-                ids.append(i)
-                thumbs.append(t)
-            scores = aligned_correlation(grey_thumbnail(pil, size), thumbs, self._align)
-            out.append({i: float(v) for i, v in zip(ids, scores, strict=True)})
-        return out
-
-    def _embed_training(self, ids: set[int], errors: list[list[str]], cand: list[dict[int, Any]]) -> None:
-        """Embeddings of training items, cached by id (training items recur across queries)."""
-        todo = sorted(i for i in ids if i not in self._emb_cache)
-        loaded, keep = [], []
-        for i in todo:
-            img = self._training_image(i, errors, [row for row, c in enumerate(cand) if i in c])
-            if img is not None:
-                loaded.append(img)
-                keep.append(i)
-        if keep:
-            for i, e in zip(keep, self._embedder.embed(loaded), strict=True):
-                self._remember(self._emb_cache, i, e)
-
-    def _training_image(self, i: int, errors: list[list[str]], rows: Sequence[int]) -> Any:
-        """Training item ``i`` as loaded from its source, or None after noting why in those rows'
-        errors (once per row: stages 2 and 3 may both ask for it). Never raises."""
-        try:
-            return self._sources.get(self.index.sources[i])
-        except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
-            msg = f"{self.index.sources[i]}: {exc}"
-            for row in rows:
-                if msg not in errors[row]:
-                    errors[row].append(msg)
-            return None
-
-    def _remember(self, cache: OrderedDict[int, np.ndarray], i: int, value: np.ndarray) -> None:
-        """Keep a per-training-item result, dropping the oldest beyond ``EMBEDDING_CACHE`` items."""
-        cache[i] = value
-        if len(cache) > self.EMBEDDING_CACHE:
-            cache.popitem(last=False)
 
     @classmethod
     def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``phash`` check: perceptual hashes, bit-identical to the ``imagehash`` package.
 
-The image is converted to greyscale once and each hash family runs on that greyscale image,
-which is exactly what ``imagehash`` does internally, so ``data["phash"]`` equals
-``str(imagehash.phash(img))`` for the RGB image genaudit decoded.
+The hashes come from :mod:`genaudit.features.hashing` (the implementation the memorization index
+uses too). The image is converted to greyscale once and each hash family runs on that greyscale
+image, which is exactly what ``imagehash`` does internally, so ``data["phash"]`` equals
+``str(imagehash.phash(img, hash_size))`` for the RGB image genaudit decoded.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..features.hashing import FAMILIES as HASH_FAMILIES
 from ..io import LoadedImage
 from ..results import CheckResult
 from .base import Check
-
-HASH_FAMILIES: tuple[str, ...] = ("phash", "dhash", "ahash", "whash")
 
 
 @dataclass(frozen=True)
@@ -42,22 +42,17 @@ class PerceptualHashCheck(Check):
     description = "perceptual hashes (imagehash-compatible hex)"
     Options = PHashOptions
 
-    def setup(self) -> None:
-        import imagehash
-
-        self._fns = {"phash": imagehash.phash, "dhash": imagehash.dhash,
-                     "ahash": imagehash.average_hash, "whash": imagehash.whash}
-
     def run(self, image: LoadedImage) -> CheckResult:
-        self.ensure_setup()
+        from ..features.hashing import bits_to_hex, hash_bits
+
         n = self.options.hash_size
         if min(image.width, image.height) < n:
             return CheckResult.skipped(
                 self.name, f"image is {image.width}×{image.height}, smaller than the {n}×{n} pixels"
                            f" a {n * n}-bit hash needs")
-        # imagehash converts to greyscale itself; with several hashes, convert once and share it.
+        # each family converts to greyscale itself; with several hashes, convert once and share it.
         src = image.pil if len(self.options.hashes) == 1 else image.pil.convert("L")
-        data: dict[str, Any] = {h: str(self._fns[h](src, hash_size=n)) for h in self.options.hashes}
+        data: dict[str, Any] = {h: bits_to_hex(hash_bits([src], h, n))[0] for h in self.options.hashes}
         data["bits"] = n * n
         return CheckResult.ok(self.name, data, summary=" ".join(f"{h}={data[h]}" for h in self.options.hashes))
 

@@ -26,10 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .hashing import FAMILIES, hash_images
+from ..features.hashing import FAMILIES, hash_images
 from .index import TrainingIndex
-
-FMNIST_PREFIX = "fashion-mnist:"
+from .sources import is_idx_source, resolve_idx
 
 
 @dataclass(frozen=True)
@@ -64,28 +63,6 @@ class BuildReport:
                 "errors": [{"path": p, "code": c, "message": m} for p, c, m in self.errors]}
 
 
-def _idx_for(spec: str) -> tuple[str, str]:
-    """(IDX image file, id prefix) for a ``fashion-mnist:SPLIT`` spec or an IDX file path."""
-    from ..datasets import FASHION_MNIST_DIR
-
-    if spec.startswith(FMNIST_PREFIX):
-        split = spec[len(FMNIST_PREFIX):]
-        if split not in ("train", "test"):
-            raise ValueError(f"{spec!r}: use fashion-mnist:train or fashion-mnist:test")
-        prefix = {"train": "train", "test": "t10k"}[split]
-        path = os.path.join(FASHION_MNIST_DIR, f"{prefix}-images-idx3-ubyte.gz")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path} not found: install the Debian package dataset-fashion-mnist"
-                                    " (bash scripts/setup.sh does)")
-        return path, spec
-    return spec, spec
-
-
-def is_idx_source(spec: str) -> bool:
-    name = os.path.basename(spec)
-    return spec.startswith(FMNIST_PREFIX) or ("idx3-ubyte" in name and os.path.isfile(spec))
-
-
 def plan_chunks(sources: Sequence[str], chunk_size: int = 2048) -> Iterator[Chunk]:
     """Cut the sources into chunks, in a stable order (folders sorted, IDX rows in order)."""
     from ..datasets import read_idx
@@ -93,7 +70,7 @@ def plan_chunks(sources: Sequence[str], chunk_size: int = 2048) -> Iterator[Chun
 
     for spec in sources:
         if is_idx_source(spec):
-            path, name = _idx_for(spec)
+            path, name = resolve_idx(spec)
             n = len(read_idx(path))
             for a in range(0, n, chunk_size):
                 yield Chunk(idx_file=path, idx_name=name, start=a, stop=min(n, a + chunk_size))

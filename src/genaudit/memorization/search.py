@@ -1,0 +1,266 @@
+"""Near-copy search: which training items of an index does each image (nearly) copy?
+
+Stage 1 — hashes: the image and its mirror image are hashed with every family of the index, and
+the ``candidates`` nearest training items per family are taken (exact k-NN in Hamming space).
+Stage 2 — embedding (with an embedder): the candidates are loaded from their sources
+(:class:`~genaudit.memorization.sources.SourceImages`) and compared with the image in
+EfficientNet-Lite0 feature space (cosine similarity, the larger of image and mirror image).
+Stage 3 — registration (``align``): the ``align_top`` most similar candidates are warped onto the
+image over a small rotation × zoom × mirror × shift search and correlated
+(:mod:`genaudit.memorization.align`). Last, the verdict rule (:func:`~genaudit.memorization.rule.matching_ids`)
+marks the matches. Training items recur across queries, so their embeddings and thumbnails are
+cached by id; a training item that cannot be loaded is reported, never raised.
+
+>>> import numpy as np
+>>> from genaudit.features.hashing import hash_images
+>>> from genaudit.memorization.index import TrainingIndex
+>>> rng = np.random.default_rng(0)
+>>> train = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+>>> index = TrainingIndex(("phash",))
+>>> _ = index.add({"phash": hash_images(train, "phash")}, ["a.png", "b.png", "c.png"])
+>>> found = NearCopySearch(index, SearchParams(align=False)).search([train[1], train[2][:, ::-1]])
+>>> [(m.matches[0]["source"], m.matches[0]["mirrored"]) for m in found]
+[('b.png', False), ('c.png', True)]
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .index import TrainingIndex
+from .rule import match_order, matching_ids
+from .sources import SourceImages
+
+NO_DISTANCE = 65
+"""Hash distance of a candidate that the index's first family did not find (more than 64 bits)."""
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """How candidates are found, scored and judged (the memorization check's options of the same names)."""
+
+    candidates: int = 10
+    """Nearest training items per hash family (and per mirror image) passed to the reranker."""
+    exact_radius: int = 2
+    """Hash distance (bits, first family) at or below which a candidate is a match without reranking."""
+    similarity: float = 0.94
+    """Embedding cosine similarity at or above which a candidate is a match."""
+    aligned: float = 0.98
+    """Aligned correlation (stage 3) at or above which a candidate is a match; above 1 turns it off."""
+    support: float = 0.95
+    """Aligned correlation a candidate also needs to match by embedding similarity (0: none)."""
+    align_top: int = 8
+    """Candidates registered in stage 3: the most similar by embedding (by hash distance without it)."""
+    aligned_margin: float = 0.01
+    """With a margin > 0, only the best aligned candidate can match by aligned correlation, and only
+    when it leads the next registered candidate by this much."""
+    align: bool = True
+    """Run stage 3 (False: hash distance and embedding similarity only)."""
+    margin: float = 0.0
+    """With a margin > 0, only the most similar candidate can match by similarity, and only when it
+    is at least this much more similar than the next one."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.candidates) <= 1000:
+            raise ValueError("candidates must be in 1..1000")
+        if not 0 <= int(self.exact_radius) <= 64:
+            raise ValueError("exact_radius must be in 0..64")
+        if not -1.0 <= float(self.similarity) <= 1.0:
+            raise ValueError("similarity must be in [-1, 1]")
+        if not 0.0 <= float(self.margin) <= 2.0:
+            raise ValueError("margin must be in [0, 2]")
+        if not -1.0 <= float(self.aligned) <= 2.0 or not -1.0 <= float(self.support) <= 1.0:
+            raise ValueError("aligned must be in [-1, 2] and support in [-1, 1]")
+        if not 1 <= int(self.align_top) <= 1000:
+            raise ValueError("align_top must be in 1..1000")
+
+    def rule(self) -> dict[str, Any]:
+        """The verdict rule's thresholds, as :func:`~genaudit.memorization.rule.matching_ids` keywords.
+
+        >>> SearchParams().rule()["aligned_margin"]
+        0.01
+        """
+        return {"exact_radius": self.exact_radius, "similarity": self.similarity, "margin": self.margin,
+                "aligned": self.aligned, "support": self.support, "aligned_margin": self.aligned_margin}
+
+
+@dataclass(frozen=True)
+class ImageMatches:
+    """One image's search result.
+
+    ``candidates``: every candidate, matches first, then best first (:func:`~genaudit.memorization.rule.match_order`),
+    each ``{"id", "source", "hash_distance": {family: bits}, "mirrored" (when the first family found
+    it: whether the mirror image was nearer), "similarity", "aligned", "match"}`` with None for a
+    score a stage did not compute. ``errors``: training items that could not be loaded.
+    """
+
+    hashes: dict[str, str]
+    candidates: list[dict[str, Any]]
+    reranked: bool
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> list[dict[str, Any]]:
+        """The matching candidates, best first."""
+        return [c for c in self.candidates if c["match"]]
+
+    @property
+    def registered(self) -> int:
+        """How many candidates stage 3 registered."""
+        return sum(c["aligned"] is not None for c in self.candidates)
+
+
+class NearCopySearch:
+    """Searches images (PIL or uint8 arrays) against ``index``; ``embedder`` (an object with
+    ``embed(images) -> (n, d)`` L2-normalised rows, e.g. :class:`genaudit.features.embedding.ImageEmbedder`)
+    enables stage 2; without it, candidates are scored by hash distance and registration only."""
+
+    CACHE_ITEMS = 20_000
+    """Training-item embeddings (and thumbnails) kept in memory (1280 floats each)."""
+
+    def __init__(self, index: TrainingIndex, params: SearchParams | None = None, *, embedder: Any = None,
+                 align: Any = None, sources: SourceImages | None = None) -> None:
+        from .align import AlignParams
+
+        self.index = index
+        self.params = params or SearchParams()
+        self.embedder = embedder
+        self.align = align or AlignParams()
+        self._sources = sources or SourceImages(size=64)
+        self._emb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def search(self, images: Sequence[Any]) -> list[ImageMatches]:
+        """Candidates, scores and verdicts of each image, in order."""
+        from PIL import Image, ImageOps
+
+        pils = [im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im)) for im in images]
+        mirrors = [ImageOps.mirror(p) for p in pils]
+        cand, own_hash = self._hash_candidates(pils, mirrors)
+        errors: list[list[str]] = [[] for _ in pils]
+        sims = self._similarities(pils, mirrors, cand, errors)
+        aligned = self._register(pils, cand, sims, errors) if self.params.align else [{} for _ in pils]
+        first = self.index.families[0]
+        rule = self.params.rule()
+        out = []
+        for row in range(len(pils)):
+            scored = [(i, c["hash_distance"].get(first, NO_DISTANCE), sims[row].get(i), aligned[row].get(i))
+                      for i, c in cand[row].items()]
+            hits = matching_ids(scored, **rule)
+            scored.sort(key=lambda c: (c[0] not in hits, match_order(c)))
+            items = [{**cand[row][i], "similarity": None if sim is None else round(sim, 4),
+                      "aligned": None if al is None else round(al, 4), "match": i in hits}
+                     for i, _, sim, al in scored]
+            out.append(ImageMatches({f: own_hash[f][row] for f in own_hash}, items, self.embedder is not None,
+                                    errors[row]))
+        return out
+
+    def _hash_candidates(self, pils: Sequence[Any], mirrors: Sequence[Any]
+                         ) -> tuple[list[dict[int, dict[str, Any]]], dict[str, list[str]]]:
+        """Stage 1: each image's candidates by id (nearest distance per family) and its own hashes."""
+        from ..features.hashing import hash_images, to_hex
+
+        first = self.index.families[0]
+        cand: list[dict[int, dict[str, Any]]] = [{} for _ in pils]
+        own_hash: dict[str, list[str]] = {}
+        for fam in self.index.families:
+            hidx = self.index.indexes[fam]
+            k = min(self.params.candidates, len(self.index))
+            q = hash_images(pils, fam)
+            qm = hash_images(mirrors, fam)
+            own_hash[fam] = [to_hex(c) for c in q]
+            if k == 0:
+                continue
+            for codes, mirrored in ((q, False), (qm, True)):
+                ids, dists = hidx.knn(codes, k)
+                for row in range(len(pils)):
+                    for i, d in zip(ids[row], dists[row], strict=True):
+                        if i < 0:
+                            continue
+                        c = cand[row].setdefault(int(i), {"id": int(i), "source": self.index.sources[int(i)]})
+                        c.setdefault("hash_distance", {})
+                        prev = c["hash_distance"].get(fam)
+                        if prev is None or d < prev:
+                            c["hash_distance"][fam] = int(d)
+                            if fam == first:
+                                c["mirrored"] = mirrored
+        return cand, own_hash
+
+    def _similarities(self, pils: Sequence[Any], mirrors: Sequence[Any], cand: list[dict[int, dict[str, Any]]],
+                      errors: list[list[str]]) -> list[dict[int, float]]:
+        """Stage 2: cosine similarity of each candidate to the image or its mirror image (the larger)."""
+        sims: list[dict[int, float]] = [{} for _ in pils]
+        if self.embedder is None:
+            return sims
+        q_emb = self.embedder.embed(pils)
+        m_emb = self.embedder.embed(mirrors)
+        self._embed_training({i for row in cand for i in row}, errors, cand)
+        for row in range(len(pils)):
+            keep = [i for i in cand[row] if i in self._emb_cache]
+            if keep:
+                e = np.stack([self._emb_cache[i] for i in keep])
+                s = np.maximum(e @ q_emb[row], e @ m_emb[row])
+                sims[row] = {i: float(v) for i, v in zip(keep, s, strict=True)}
+        return sims
+
+    def _register(self, pils: Sequence[Any], cand: list[dict[int, Any]], sims: list[dict[int, float]],
+                  errors: list[list[str]]) -> list[dict[int, float]]:
+        """Stage 3: aligned correlation of each image's ``align_top`` best candidates."""
+        from .align import aligned_correlation, grey_thumbnail
+
+        size = self.align.size
+        out: list[dict[int, float]] = []
+        first = self.index.families[0]
+        for row, pil in enumerate(pils):
+            best = sorted(cand[row], key=lambda i: (-sims[row].get(i, -2.0),
+                                                    cand[row][i]["hash_distance"].get(first, NO_DISTANCE)))
+            ids, thumbs = [], []
+            for i in best[:self.params.align_top]:
+                t = self._thumbs.get(i)
+                if t is None:
+                    img = self._training_image(i, errors, [row])
+                    if img is None:
+                        continue
+                    t = grey_thumbnail(img, size)
+                    self._remember(self._thumbs, i, t)
+                ids.append(i)
+                thumbs.append(t)
+            scores = aligned_correlation(grey_thumbnail(pil, size), thumbs, self.align)
+            out.append({i: float(v) for i, v in zip(ids, scores, strict=True)})
+        return out
+
+    def _embed_training(self, ids: set[int], errors: list[list[str]], cand: list[dict[int, Any]]) -> None:
+        """Embeddings of training items, cached by id (training items recur across queries)."""
+        todo = sorted(i for i in ids if i not in self._emb_cache)
+        loaded, keep = [], []
+        for i in todo:
+            img = self._training_image(i, errors, [row for row, c in enumerate(cand) if i in c])
+            if img is not None:
+                loaded.append(img)
+                keep.append(i)
+        if keep:
+            for i, e in zip(keep, self.embedder.embed(loaded), strict=True):
+                self._remember(self._emb_cache, i, e)
+
+    def _training_image(self, i: int, errors: list[list[str]], rows: Sequence[int]) -> Any:
+        """Training item ``i`` as loaded from its source, or None after noting why in those rows'
+        errors (once per row: stages 2 and 3 may both ask for it). Never raises."""
+        try:
+            return self._sources.get(self.index.sources[i])
+        except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
+            msg = f"{self.index.sources[i]}: {exc}"
+            for row in rows:
+                if msg not in errors[row]:
+                    errors[row].append(msg)
+            return None
+
+    def _remember(self, cache: OrderedDict[int, np.ndarray], i: int, value: np.ndarray) -> None:
+        """Keep a per-training-item result, dropping the oldest beyond ``CACHE_ITEMS`` items."""
+        cache[i] = value
+        if len(cache) > self.CACHE_ITEMS:
+            cache.popitem(last=False)

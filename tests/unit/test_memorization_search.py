@@ -1,0 +1,77 @@
+"""The near-copy search engine (genaudit.memorization.search), used without a scan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genaudit.errors import ConfigError
+from genaudit.features.embedding import ImageEmbedder
+from genaudit.features.hashing import hash_images
+from genaudit.memorization import TrainingIndex, matching_ids
+from genaudit.memorization.search import NearCopySearch, SearchParams
+from genaudit.registry import create_check
+from genaudit.samples import photo_crops
+from genaudit.watermark import attacks
+
+
+@pytest.fixture(scope="module")
+def embedder() -> ImageEmbedder:
+    return ImageEmbedder()
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    return [im for _, im in photo_crops(96, 6, seed=41)]
+
+
+def indexed(photos: list[np.ndarray], root: Path, missing: int | None = None) -> TrainingIndex:
+    root.mkdir(exist_ok=True)
+    sources = []
+    for i, p in enumerate(photos):
+        path = root / f"t{i}.png"
+        if i != missing:
+            Image.fromarray(p).save(path)
+        sources.append(str(path))
+    index = TrainingIndex(("phash", "dhash"))
+    index.add({f: hash_images(photos, f) for f in index.families}, sources)
+    return index
+
+
+def test_edited_copy_matches_its_source_and_scores_are_consistent(photos: list[np.ndarray], embedder: ImageEmbedder,
+                                                                  tmp_path: Path) -> None:
+    index = indexed(photos, tmp_path)
+    search = NearCopySearch(index, SearchParams(candidates=4, align_top=3), embedder=embedder)
+    copy = attacks.apply("rotate_5", photos[2], seed=0)
+    [found, other] = search.search([copy, np.full((50, 70, 3), 128, np.uint8)])
+    assert found.reranked and not found.errors
+    assert [c["source"] for c in found.matches] == [index.sources[2]]
+    assert found.hashes["phash"] == f"{int(hash_images([copy])[0]):016x}"
+    assert found.registered == 3 == sum(c["aligned"] is not None for c in found.candidates)
+    # the engine's verdicts are the rule's verdicts on its own (rounded) scores
+    scored = [(c["id"], c["hash_distance"].get("phash", 65), c["similarity"], c["aligned"]) for c in found.candidates]
+    assert matching_ids(scored, **search.params.rule()) == {2}
+    assert other.matches == [] and len(other.candidates) == len(photos)
+
+
+def test_unreadable_training_item_is_reported_once_and_never_raised(photos: list[np.ndarray], embedder: ImageEmbedder,
+                                                                   tmp_path: Path) -> None:
+    index = indexed(photos, tmp_path, missing=1)
+    search = NearCopySearch(index, SearchParams(candidates=6, align_top=6), embedder=embedder)
+    [found] = search.search([photos[1]])
+    assert len(found.errors) == 1 and found.errors[0].startswith(index.sources[1])   # stages 2 and 3: one note
+    missing = next(c for c in found.candidates if c["id"] == 1)
+    assert missing["similarity"] is None and missing["aligned"] is None
+    assert missing["match"] and missing["hash_distance"]["phash"] == 0            # an exact copy by hash alone
+
+
+def test_empty_index_and_bad_parameters() -> None:
+    [found] = NearCopySearch(TrainingIndex(("phash",))).search([np.zeros((20, 20, 3), np.uint8)])
+    assert found.candidates == [] and found.hashes == {"phash": "0000000000000000"} and not found.reranked
+    with pytest.raises(ValueError, match=r"candidates must be in 1\.\.1000"):
+        SearchParams(candidates=0)
+    with pytest.raises(ConfigError, match=r"invalid options for check .memorization.: align_top must be in 1\.\.1000"):
+        create_check("memorization", {"align_top": 0})
