@@ -307,7 +307,6 @@ def models_list(show_all: bool, as_json: bool) -> int:
 def models_sample(name: str, count: int, seed: int, out_dir: str, labels: str | None, batch_size: int,
                   steps: int | None, guidance: float | None) -> int:
     """Sample a bundled generator into PNG files (label, seed and model recorded in text chunks)."""
-    from .io import write_png
     from .models import load
 
     gen = load(name)
@@ -324,15 +323,10 @@ def models_sample(name: str, count: int, seed: int, out_dir: str, labels: str | 
     if sampler and gen.info.arch != "ddpm":
         raise click.BadParameter(f"--steps/--guidance apply to DDPM models, not {gen.info.arch}")
     try:
-        images = gen.sample(count, labels=ys, seed=seed, batch_size=batch_size, **sampler)
+        out = gen.sample(count, labels=ys, seed=seed, batch_size=batch_size, **sampler)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    ys = ys if ys is not None else gen.default_labels(count)
-    for i, (img, y) in enumerate(zip(images, ys, strict=True)):
-        text = {"genaudit:model": name, "genaudit:checkpoint_sha256": gen.sha256, "genaudit:seed": str(seed),
-                "genaudit:index": str(i), "genaudit:label": str(y), "genaudit:class": gen.classes[y],
-                "genaudit:sampler": json.dumps({**gen.info.sampler, **sampler}, sort_keys=True)}
-        write_png(os.path.join(out_dir, f"{name}_seed{seed}_{i:05d}_label{y}.png"), img, text)
+    out.save(out_dir)
     click.echo(f"wrote {count} images to {out_dir}")
     return EXIT_OK
 

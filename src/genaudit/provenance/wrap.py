@@ -104,8 +104,12 @@ class WrappedGenerator:
         self.auditor = Auditor(checks=tuple(checks), options=dict(check_options or {}), jobs=1)
 
     # ---------------------------------------------------------------------------------------
-    def _generate(self, n: int, labels: Sequence[int] | None, seed: int) -> list[Any]:
+    def _generate(self, n: int, labels: Sequence[int] | None, seed: int) -> tuple[list[Any], list[int | None]]:
+        """The generator's ``n`` images and their labels (from a :class:`SampleOutput`, else the
+        labels asked for, else unknown)."""
         import numpy as np
+
+        from ..models import SampleOutput
 
         fn: Callable[..., Any] = self.generator.sample if hasattr(self.generator, "sample") else self.generator
         try:
@@ -120,11 +124,16 @@ class WrappedGenerator:
                 raise WrapError(f"{self.model_id} takes no labels")
             kw["labels"] = list(labels)
         out = fn(n, **kw)
-        single = isinstance(out, np.ndarray) and out.ndim == 2 and n == 1
-        items = [out] if single else list(out)
+        used: list[int | None]
+        if isinstance(out, SampleOutput):
+            items, used = list(out.images), list(out.labels)
+        else:
+            single = isinstance(out, np.ndarray) and out.ndim == 2 and n == 1
+            items = [out] if single else list(out)
+            used = list(labels) if labels is not None else [None] * len(items)
         if len(items) != n:
             raise WrapError(f"{self.model_id} returned {len(items)} images for n={n}")
-        return items
+        return items, used
 
     def _to_pil(self, item: Any) -> Any:
         import numpy as np
@@ -198,9 +207,8 @@ class WrappedGenerator:
             raise WrapError("n must be >= 0")
         if labels is not None and len(labels) != n:
             raise WrapError(f"got {len(labels)} labels for {n} samples")
-        used_labels = list(labels) if labels is not None else (
-            self.generator.default_labels(n) if hasattr(self.generator, "default_labels") else [None] * n)
-        marked = [self._embed(self._to_pil(x)) for x in self._generate(n, labels, seed)]
+        images, used_labels = self._generate(n, labels, seed)
+        marked = [self._embed(self._to_pil(x)) for x in images]
         encoded = [self._encode(img, used_labels[i], seed, i) for i, img in enumerate(marked)]
         marks = [self._read_back(data, self.key) if self.key is not None else None for data in encoded]
         audits = self.auditor.audit_images(marked)
