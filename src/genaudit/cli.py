@@ -234,7 +234,7 @@ def _demo_release(out_dir: str, gen_dir: str) -> dict[str, str] | None:
     from .models import ModelError, load
     from .provenance.c2pa import SignerConfig
     from .provenance.certs import create_dev_chain, write_dev_chain
-    from .provenance.wrap import wrap
+    from .release import wrap
     from .watermark import generate_key, save_key
 
     try:

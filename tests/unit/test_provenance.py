@@ -298,7 +298,7 @@ def test_wrap_watermarks_before_signing_and_both_verify(tmp_path, chain, signer,
 
 def test_wrap_reference_generator_needs_size_for_watermark(signer, anchors):
     from genaudit import models
-    from genaudit.provenance.wrap import WrapError
+    from genaudit.release import WrapError
     from genaudit.watermark import WatermarkKey, verify
 
     key = WatermarkKey.from_passphrase("wrap reference test")

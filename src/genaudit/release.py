@@ -28,9 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GenauditError
-from ..io import write_atomic
-from .c2pa import ManifestSpec, SignerConfig, sign_bytes
+from .errors import GenauditError
+from .io import write_atomic
+from .provenance.c2pa import ManifestSpec, SignerConfig, sign_bytes
 
 
 class WrapError(GenauditError):
@@ -74,8 +74,8 @@ class WrappedGenerator:
                  model_id: str | None = None, model_version: str | None = None, payload: int | str | None = None,
                  size: int | None = None, fmt: str = "PNG", jpeg_quality: int = 95,
                  training_mining: str = "notAllowed", thumbnail: bool = False, watermark_fpr: float = 1e-6) -> None:
-        from ..audit import Auditor
-        from ..watermark import WatermarkKey, parse_payload
+        from .audit import Auditor
+        from .watermark import WatermarkKey, parse_payload
 
         if not (hasattr(generator, "sample") or callable(generator)):
             raise WrapError("generator must have a sample(n, labels=..., seed=...) method or be callable")
@@ -109,7 +109,7 @@ class WrappedGenerator:
         labels asked for, else unknown)."""
         import numpy as np
 
-        from ..models import SampleOutput
+        from .models import SampleOutput
 
         fn: Callable[..., Any] = self.generator.sample if hasattr(self.generator, "sample") else self.generator
         try:
@@ -158,7 +158,7 @@ class WrappedGenerator:
         return img
 
     def _embed(self, img: Any) -> Any:
-        from ..watermark import WatermarkError, embed
+        from .watermark import WatermarkError, embed
 
         if self.key is None:
             return img
@@ -171,8 +171,8 @@ class WrappedGenerator:
     def _read_back(self, data: bytes, key: Any) -> dict[str, Any]:
         """Verify the watermark on the encoded file (after JPEG compression, if any): what is
         released, not the pixels before encoding."""
-        from ..io import decode_bytes
-        from ..watermark import format_payload, verify
+        from .io import decode_bytes
+        from .watermark import format_payload, verify
 
         res = verify(decode_bytes(data), key, fpr=self.fpr)
         if not res.detected:
@@ -185,8 +185,8 @@ class WrappedGenerator:
                 "payload_read_back": res.payload == payload, "p_value_at_release": res.p_value}
 
     def _encode(self, img: Any, label: int | None, seed: int, index: int) -> bytes:
-        from ..io import encode_png
-        from .c2pa import encode_image
+        from .io import encode_png
+        from .provenance.c2pa import encode_image
 
         if self.fmt == "PNG":
             text = {"genaudit:model": self.model_id, "genaudit:seed": str(seed), "genaudit:index": str(index)}
