@@ -481,57 +481,22 @@ def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, mo
              model_version: str | None, checks: str, watermark_key_file: str | None, training_mining: str,
              thumbnail: bool, tsa_url: str | None) -> int:
     """Sign images with a C2PA manifest marking them AI-generated; files keep their names and format."""
-    from .audit import Auditor
-    from .errors import ImageLoadError
-    from .io import decode_bytes, read_file, write_atomic
-    from .provenance.c2pa import ManifestSpec, ProvenanceError, SignerConfig, sign_bytes
-    from .watermark import load_key, verify
+    from .provenance.c2pa import SignerConfig
+    from .release import sign_files
+    from .watermark import load_key
 
     signer = SignerConfig.from_files(cert, key_file, tsa_url=tsa_url)
-    names = [c.strip() for c in checks.split(",") if c.strip() and c.strip() != "none"]
-    auditor = Auditor(checks=tuple(names), jobs=1) if names else None
     wkey = load_key(watermark_key_file) if watermark_key_file else None
-    os.makedirs(out_dir, exist_ok=True)
     failures = 0
-    used: set[str] = set()
-    for item in _image_inputs(inputs):
-        if item.error is not None:
-            click.echo(f"error: {item.path}: {item.error.code}: {item.error.message}", err=True)
+    for r in sign_files(inputs, out_dir, signer, model_id=model_id, model_version=model_version,
+                        checks=[c.strip() for c in checks.split(",")], watermark_key=wkey,
+                        training_mining=training_mining, thumbnail=thumbnail):
+        if r.error is not None:
+            click.echo(f"error: {r.path}: {r.error.code}: {r.error.message}", err=True)
             failures += 1
             continue
-        audit = None
-        mark = None
-        try:
-            data = read_file(item.path)
-            # decoded once, for the audit and the watermark, only when one of them is asked for
-            loaded = decode_bytes(data, path=item.path) if auditor is not None or wkey is not None else None
-        except ImageLoadError as exc:
-            click.echo(f"error: {item.path}: {exc.code}: {exc.message}", err=True)
-            failures += 1
-            continue
-        if auditor is not None:
-            audit = {r.check: r.to_dict() for r in auditor.audit_image(loaded).checks}
-        if wkey is not None:
-            v = verify(loaded, wkey)
-            if v.detected:
-                mark = {"method": v.method, "key_id": wkey.key_id, "payload": v.payload, "p_value": v.p_value}
-        spec = ManifestSpec(title=os.path.basename(item.path), model_id=model_id, model_version=model_version,
-                            audit=audit, watermark=mark, training_mining=training_mining, thumbnail=thumbnail)
-        try:
-            signed = sign_bytes(data, signer, spec)
-        except ProvenanceError as exc:
-            click.echo(f"error: {item.path}: {exc}", err=True)
-            failures += 1
-            continue
-        name = os.path.basename(item.path)
-        if name in used:  # same file name from two folders: keep both
-            stem, ext = os.path.splitext(name)
-            name = f"{stem}-{len(used)}{ext}"
-        used.add(name)
-        dest = os.path.join(out_dir, name)
-        write_atomic(dest, signed)
-        click.echo(f"{item.path} -> {dest} (+{len(signed) - len(data)} bytes"
-                   + (", watermark soft binding" if mark else "") + ")")
+        click.echo(f"{r.path} -> {r.output} (+{r.bytes_added} bytes"
+                   + (", watermark soft binding" if r.watermark else "") + ")")
     return EXIT_FINDINGS if failures else EXIT_OK
 
 

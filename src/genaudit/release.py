@@ -1,20 +1,29 @@
-"""``genaudit.wrap(generator, ...)``: every image a generator makes leaves watermarked, audited
-and signed.
+"""Releasing generated images: watermarked, audited and C2PA-signed, in one fixed order.
 
-Example (three lines add responsible release to a generator)::
+Two entry points share this pipeline and one soft-binding schema (:func:`soft_binding`):
 
-    gen = genaudit.wrap(models.load("ddpm-fmnist"), watermark_key=key, signer=signer, size=256)
-    outputs = gen.sample(8, seed=0, out_dir="release/")
+* ``genaudit.wrap(generator, ...)`` (:func:`wrap`): every image a generator makes leaves
+  watermarked, audited and signed. Example (three lines add responsible release to a generator)::
+
+      gen = genaudit.wrap(models.load("ddpm-fmnist"), watermark_key=key, signer=signer, size=256)
+      outputs = gen.sample(8, seed=0, out_dir="release/")
+
+* ``genaudit sign`` (:func:`sign_files`): sign existing image files, recording the audit and, when
+  a watermark key is given and its mark is present, the soft binding.
 
 The order is fixed, because each step must see the previous one's result and signing must be the
 last write to the file:
 
-1. generate (the wrapped model's ``sample`` or any callable returning images);
+1. generate (the wrapped model's ``sample`` or any callable returning images) — or read the file
+   and decode it once;
 2. optional resize (``size=``): the reference generators make 28×28 images, smaller than the
    watermark's minimum of 128×128;
 3. embed the watermark (payload = the model id's 32-bit tag unless given), then verify it on the
-   pixels that will be encoded (a failed read-back is an error, never a silent unmarked image);
-4. run the audit checks on the final pixels;
+   pixels that will be encoded (a failed read-back is an error, never a silent unmarked image) —
+   ``sign`` only verifies;
+4. run the audit checks on the final pixels. The audit carries only real check results: the
+   watermark record lives in the soft binding (add ``"watermark"`` to the checks, with its
+   ``key_file`` option, to also run the watermark check);
 5. encode (PNG with the label and seed in text chunks, or JPEG), then sign the C2PA manifest
    carrying the audit, the watermark soft binding and the training-mining policy.
 """
@@ -24,13 +33,41 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import GenauditError
-from .io import write_atomic
+from .io import LoadLimits, write_atomic
 from .provenance.c2pa import ManifestSpec, SignerConfig, sign_bytes
+from .results import FileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .watermark import WatermarkKey, WatermarkResult
+
+SIGN_FAILED = "sign_failed"
+"""Error code of :class:`SignedFile` when the C2PA SDK refuses to sign a readable image (the other
+codes are the loader's, :data:`genaudit.errors.ERROR_CODES`)."""
+
+
+def soft_binding(result: WatermarkResult, embedded_payload: str | None = None) -> dict[str, Any]:
+    """The watermark record of a released image (``c2pa.soft-binding``), the same for
+    :func:`wrap` and :func:`sign_files`: ``{method, key_id, payload, payload_read_back, p_value}``.
+
+    ``payload`` is the payload that was embedded when it is known (``wrap``), else the one decoded
+    (``sign``); ``payload_read_back`` says whether the decoded payload equals it; ``p_value`` is the
+    detection p-value on the released pixels. The key itself is never part of it.
+
+    >>> from genaudit.watermark import WatermarkResult
+    >>> r = WatermarkResult(detected=True, p_value=1e-9, bit_accuracy=1.0, payload=None, method="tiled",
+    ...                     fpr=1e-6, key_id="k1")
+    >>> soft_binding(r, embedded_payload="c0ffee42")
+    {'method': 'tiled', 'key_id': 'k1', 'payload': 'c0ffee42', 'payload_read_back': False, 'p_value': 1e-09}
+    """
+    payload = embedded_payload if embedded_payload is not None else result.payload
+    return {"method": result.method, "key_id": result.key_id, "payload": payload,
+            "payload_read_back": result.payload is not None and result.payload == payload,
+            "p_value": result.p_value}
 
 
 class WrapError(GenauditError):
@@ -177,12 +214,10 @@ class WrappedGenerator:
         res = verify(decode_bytes(data), key, fpr=self.fpr)
         if not res.detected:
             raise WrapError(f"the embedded watermark does not read back (p={res.p_value}); refusing to release")
-        payload = format_payload(self.payload)
         # Detection (keyed, exact p-value) is what the soft binding relies on; the 32-bit payload
         # needs more pixels (at 128² about 70% of Fashion-MNIST upscales decode, at ≥ 192² all),
         # so whether it read back is recorded rather than required.
-        return {"method": res.method, "key_id": key.key_id, "payload": payload,
-                "payload_read_back": res.payload == payload, "p_value_at_release": res.p_value}
+        return soft_binding(res, embedded_payload=format_payload(self.payload))
 
     def _encode(self, img: Any, label: int | None, seed: int, index: int) -> bytes:
         from .io import encode_png
@@ -218,8 +253,6 @@ class WrappedGenerator:
             label = used_labels[i]
             name = f"{prefix}-{seed}-{i:05d}.{ext}"
             checks = {r.check: r.to_dict() for r in audit.checks}
-            if mark is not None:
-                checks["watermark"] = {"status": "finding", "summary": "embedded and read back", "data": mark}
             if self.signer is not None:
                 spec = ManifestSpec(title=name, model_id=self.model_id, model_version=self.model_version,
                                     audit=checks, watermark=mark, training_mining=self.training_mining,
@@ -247,5 +280,135 @@ def wrap(generator: Any, watermark_key: Any = None, signer: SignerConfig | None 
     ``model_version``, ``payload`` (32-bit, default derived from the model id), ``size`` (resize
     outputs to size×size first), ``fmt`` (PNG or JPEG), ``training_mining``, ``thumbnail``,
     ``check_options``.
+
+    >>> from genaudit.samples import photo_crops
+    >>> from genaudit.watermark import WatermarkKey
+    >>> def toy(n, seed=0):  # any callable returning images
+    ...     return [img for _, img in photo_crops(160, n, seed=seed)]
+    >>> [out] = wrap(toy, watermark_key=WatermarkKey.from_passphrase("doctest"), model_id="toy").sample(1, seed=3)
+    >>> out.width, sorted(out.audit), out.watermark["method"], out.watermark["p_value"] < 1e-6, out.signed
+    (160, ['metadata', 'phash'], 'tiled', True, False)
     """
     return WrappedGenerator(generator, watermark_key=watermark_key, signer=signer, checks=checks, **kwargs)
+
+
+# -- signing existing files ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SignedFile:
+    """The outcome of signing one input with :func:`sign_files`: ``status`` is ``signed`` (with
+    ``output``) or ``error`` (with ``error``: a loader code, or :data:`SIGN_FAILED`)."""
+
+    path: str
+    output: str | None = None
+    bytes_added: int = 0
+    audit: Mapping[str, Any] | None = None
+    """The audit recorded in the manifest (check name → result), ``None`` without checks."""
+    watermark: Mapping[str, Any] | None = None
+    """The :func:`soft_binding` recorded when the key's watermark was detected."""
+    error: FileError | None = None
+
+    @property
+    def status(self) -> str:
+        return "error" if self.error is not None else "signed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "status": self.status, "output": self.output, "bytes_added": self.bytes_added,
+                "watermark": dict(self.watermark) if self.watermark is not None else None,
+                "audit": dict(self.audit) if self.audit is not None else None,
+                "error": self.error.to_dict() if self.error is not None else None}
+
+
+def sign_files(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], signer: SignerConfig, *,
+               model_id: str | None = None, model_version: str | None = None,
+               checks: Sequence[str] = ("metadata", "phash"), watermark_key: WatermarkKey | None = None,
+               training_mining: str = "notAllowed", thumbnail: bool = False,
+               limits: LoadLimits | None = None) -> Iterator[SignedFile]:
+    """Sign every image of ``inputs`` (files and folders) with a C2PA manifest marking it
+    AI-generated, into ``out_dir``; yields one :class:`SignedFile` per input, in order.
+
+    Per file: read → decode once (only when an audit or a watermark check needs pixels) → audit
+    with ``checks`` → verify ``watermark_key`` (a :func:`soft_binding` when detected) → manifest →
+    sign → write atomically. Files keep their name and format; the same name from two folders gets
+    a numbered suffix; ``out_dir`` is never walked. ``limits`` bound every read (default
+    :class:`~genaudit.io.LoadLimits`). A file that cannot be read or signed is an ``error``
+    outcome, never an exception; a bad signer or policy raises at the call.
+
+    >>> import os, tempfile
+    >>> from PIL import Image
+    >>> from genaudit.io import write_png
+    >>> from genaudit.provenance.c2pa import read_manifest
+    >>> from genaudit.provenance.certs import create_dev_chain
+    >>> from genaudit.samples import photo_crops
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> src = write_png(os.path.join(tmp.name, "a.png"), Image.fromarray(next(photo_crops(64, 1))[1]))
+    >>> _ = open(os.path.join(tmp.name, "b.png"), "wb").write(b"not an image")
+    >>> chain = create_dev_chain("doctest")
+    >>> signer = SignerConfig(chain.chain_pem, chain.private_key_pem)
+    >>> a, b = sign_files([tmp.name], os.path.join(tmp.name, "out"), signer, model_id="toy")
+    >>> a.status, os.path.basename(a.output), sorted(a.audit), b.status, b.error.code
+    ('signed', 'a.png', ['metadata', 'phash'], 'error', 'not_an_image')
+    >>> read_manifest(a.output, trust_anchors=chain.root_cert_pem.decode()).status
+    'valid_trusted'
+    >>> tmp.cleanup()
+    """
+    from .audit import Auditor
+
+    signer.validate()
+    ManifestSpec(training_mining=training_mining)  # a bad policy fails now, not at the first file
+    names = tuple(c for c in checks if c and c != "none")
+    auditor = Auditor(checks=names, jobs=1) if names else None
+    spec_args = {"model_id": model_id, "model_version": model_version, "training_mining": training_mining,
+                 "thumbnail": thumbnail}
+    return _sign_each(list(inputs), os.fspath(out_dir), signer, auditor, watermark_key, limits or LoadLimits(),
+                      spec_args)
+
+
+def _sign_each(inputs: list[str | os.PathLike[str]], out_dir: str, signer: SignerConfig, auditor: Any,
+               key: WatermarkKey | None, limits: LoadLimits, spec_args: dict[str, Any]) -> Iterator[SignedFile]:
+    from .errors import ImageLoadError
+    from .io import decode_bytes, iter_inputs, read_file
+    from .provenance.c2pa import ProvenanceError
+    from .watermark import verify
+
+    os.makedirs(out_dir, exist_ok=True)
+    used: set[str] = set()
+    for item in iter_inputs(inputs, exclude_dirs=[out_dir]):  # never re-sign our own outputs
+        if item.error is not None:
+            yield SignedFile(item.path, error=item.error)
+            continue
+        try:
+            data = read_file(item.path, limits)
+            # decoded once, for the audit and the watermark, only when one of them is asked for
+            loaded = decode_bytes(data, path=item.path, limits=limits) if auditor or key else None
+        except ImageLoadError as exc:
+            yield SignedFile(item.path, error=FileError(exc.code, exc.message))
+            continue
+        audit = {r.check: r.to_dict() for r in auditor.audit_image(loaded).checks} if auditor else None
+        mark = None
+        if key is not None:
+            v = verify(loaded, key)
+            mark = soft_binding(v) if v.detected else None
+        spec = ManifestSpec(title=os.path.basename(item.path), audit=audit, watermark=mark, **spec_args)
+        try:
+            signed = sign_bytes(data, signer, spec)
+        except ProvenanceError as exc:
+            yield SignedFile(item.path, audit=audit, watermark=mark, error=FileError(SIGN_FAILED, str(exc)))
+            continue
+        name = _free_name(os.path.basename(item.path), used)
+        used.add(name)
+        dest = write_atomic(os.path.join(out_dir, name), signed)
+        yield SignedFile(item.path, output=dest, bytes_added=len(signed) - len(data), audit=audit, watermark=mark)
+
+
+def _free_name(name: str, used: set[str]) -> str:
+    """``name``, or ``stem-1.ext``, ``stem-2.ext``, … when taken (the same name from two folders).
+
+    >>> _free_name("a.png", {"a.png", "a-1.png"})
+    'a-2.png'
+    """
+    stem, ext = os.path.splitext(name)
+    n = 0
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}{ext}"
+    return name

@@ -164,7 +164,8 @@ class ManifestSpec:
     audit: Mapping[str, Any] | None = None
     """The audit results for this image (JSON-serialisable): ``org.genaudit.audit``."""
     watermark: Mapping[str, Any] | None = None
-    """``{"method", "key_id", "payload", ...}`` of an embedded watermark: ``c2pa.soft-binding``."""
+    """An embedded watermark's record, ``c2pa.soft-binding`` (genaudit writes
+    ``{"method", "key_id", "payload", "payload_read_back", "p_value"}``, see ``genaudit.release``)."""
     training_mining: str = "notAllowed"
     """Policy for all four CAWG uses: ``notAllowed``, ``allowed`` or ``constrained``."""
     constraint_info: str | None = None
