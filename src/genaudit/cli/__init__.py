@@ -8,17 +8,15 @@ configuration error (one line on stderr, no traceback); 3 internal error (a bug)
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from .._version import __version__
-from ..errors import ConfigError, GenauditError
 from .demo import demo_cmd
 from .index import index_group
 from .models import models_group
-from .output import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, err
+from .output import run
 from .provenance import keys_group, sign_cmd, verify_manifest
 from .scan import checks_cmd, scan_cmd
 from .watermark import watermark_group
@@ -37,33 +35,7 @@ for _command in (scan_cmd, checks_cmd, demo_cmd, models_group, watermark_group, 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the CLI and turns every failure into a one-line message + exit code."""
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        rv = cli.main(args=args, prog_name="genaudit", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
-        sys.exit(EXIT_USAGE)
-    except click.UsageError as exc:
-        err(exc.format_message().strip().splitlines()[0] if exc.format_message().strip() else "usage error")
-        sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        err("interrupted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        err(exc.format_message())
-        sys.exit(EXIT_USAGE)
-    except (ConfigError, GenauditError) as exc:
-        err(str(exc))
-        sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
-        err("interrupted; re-run with --resume to continue")
-        sys.exit(130)
-    except Exception as exc:
-        if os.environ.get("GENAUDIT_DEBUG"):
-            raise
-        err(f"internal error: {type(exc).__name__}: {exc} (set GENAUDIT_DEBUG=1 for a traceback)")
-        sys.exit(EXIT_INTERNAL)
-    sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+    sys.exit(run(cli, sys.argv[1:] if argv is None else argv))
 
 
 __all__ = ["cli", "main"]

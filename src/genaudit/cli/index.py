@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from .output import EXIT_FINDINGS, EXIT_OK, Progress, image_inputs
+from .output import EXIT_FINDINGS, EXIT_OK, FileResults, Progress, file_error_line, json_option
 
 
 @click.group("index")
@@ -37,7 +36,7 @@ def _build_into(sources: tuple[str, ...], index: Any, jobs: int, scheduler: str 
     finally:
         progress.close()
     for path, code, message in report.errors:
-        click.echo(f"{path}: error {code}: {message}", err=True)
+        click.echo(file_error_line(path, code, message), err=True)
     return report
 
 
@@ -86,7 +85,7 @@ def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: s
               help="Report training items within this many bits (first hash family).")
 @click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True,
               help="Also report the k nearest items, whatever their distance.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
+@json_option
 def index_query(index_file: str, images: tuple[str, ...], radius: int, k: int, as_json: bool) -> int:
     """Find training items near IMAGES. Exit 1 when any image has a match within --radius (or errors)."""
     from ..errors import ImageLoadError
@@ -97,30 +96,23 @@ def index_query(index_file: str, images: tuple[str, ...], radius: int, k: int, a
     index = TrainingIndex.load(index_file)
     family = index.families[0]
     hamming = index.indexes[family]
-    any_hit = False
-    for item in image_inputs(images):
-        doc: dict[str, Any] = {"path": item.path, "family": family}
+    out = FileResults(as_json)
+    for path in out.readable(images, family=family):
         try:
-            if item.error is not None:
-                raise ImageLoadError(item.error.code, item.error.message)
-            code = hash_images([open_image(item.path).pil], family)
-            ids, dists = hamming.radius_search(code[0], radius)
-            nn_ids, nn_d = hamming.knn(code, k)
-            doc.update({"hash": to_hex(code[0]), "radius": radius,
-                        "matches": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
-                                    for i, d in zip(ids, dists, strict=True)],
-                        "nearest": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
-                                    for i, d in zip(nn_ids[0], nn_d[0], strict=True) if i >= 0]})
-            any_hit |= bool(len(ids))
+            code = hash_images([open_image(path).pil], family)
         except ImageLoadError as exc:
-            doc.update({"status": "error", "error": {"code": exc.code, "message": exc.message}})
-            any_hit = True
-        if as_json:
-            click.echo(json.dumps(doc))
-        elif doc.get("status") == "error":
-            click.echo(f"{item.path}: error {doc['error']['code']}: {doc['error']['message']}")
-        else:
-            best = doc["nearest"][0] if doc["nearest"] else None
-            click.echo(f"{item.path}: {len(doc['matches'])} within {radius} bits"
-                       + (f"; nearest {best['source']} at {best['distance']}" if best else ""))
-    return EXIT_FINDINGS if any_hit else EXIT_OK
+            out.error(path, exc.code, exc.message, family=family)
+            continue
+        ids, dists = hamming.radius_search(code[0], radius)
+        nn_ids, nn_d = hamming.knn(code, k)
+        doc: dict[str, Any] = {
+            "path": path, "status": "match" if len(ids) else "no_match", "family": family, "hash": to_hex(code[0]),
+            "radius": radius,
+            "matches": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
+                        for i, d in zip(ids, dists, strict=True)],
+            "nearest": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
+                        for i, d in zip(nn_ids[0], nn_d[0], strict=True) if i >= 0]}
+        best = doc["nearest"][0] if doc["nearest"] else None
+        out.result(doc, f"{path}: {len(doc['matches'])} within {radius} bits"
+                        + (f"; nearest {best['source']} at {best['distance']}" if best else ""), good=not len(ids))
+    return out.exit_code

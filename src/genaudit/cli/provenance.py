@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import click
 
-from .output import EXIT_FINDINGS, EXIT_OK, image_inputs
+from .output import EXIT_OK, FileResults, json_option
 
 
 @click.group("keys")
@@ -48,63 +47,72 @@ def keys_init(out_dir: str, organization: str, days: int, force: bool) -> int:
               default="notAllowed", show_default=True, help="CAWG training and data-mining policy.")
 @click.option("--thumbnail", is_flag=True, help="Embed a claim thumbnail (off by default).")
 @click.option("--tsa-url", help="RFC 3161 timestamp authority (default: none, offline).")
+@json_option
 def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, model_id: str | None,
              model_version: str | None, checks: str, watermark_key_file: str | None, training_mining: str,
-             thumbnail: bool, tsa_url: str | None) -> int:
-    """Sign images with a C2PA manifest marking them AI-generated; files keep their names and format."""
+             thumbnail: bool, tsa_url: str | None, as_json: bool) -> int:
+    """Sign images with a C2PA manifest marking them AI-generated; files keep their names and format.
+    Exit 0 when every input was signed, 1 otherwise."""
     from ..provenance.c2pa import SignerConfig
     from ..release import sign_files
     from ..watermark import load_key
 
     signer = SignerConfig.from_files(cert, key_file, tsa_url=tsa_url)
     wkey = load_key(watermark_key_file) if watermark_key_file else None
-    failures = 0
+    out = FileResults(as_json)
     for r in sign_files(inputs, out_dir, signer, model_id=model_id, model_version=model_version,
                         checks=[c.strip() for c in checks.split(",")], watermark_key=wkey,
                         training_mining=training_mining, thumbnail=thumbnail):
+        doc = r.to_dict()
         if r.error is not None:
-            click.echo(f"error: {r.path}: {r.error.code}: {r.error.message}", err=True)
-            failures += 1
+            out.error(r.path, r.error.code, r.error.message,
+                      **{k: v for k, v in doc.items() if k not in ("path", "status", "error")})
             continue
-        click.echo(f"{r.path} -> {r.output} (+{r.bytes_added} bytes"
-                   + (", watermark soft binding" if r.watermark else "") + ")")
-    return EXIT_FINDINGS if failures else EXIT_OK
+        out.result(doc, f"{r.path} -> {r.output} (+{r.bytes_added} bytes"
+                        + (", watermark soft binding" if r.watermark else "") + ")")
+    return out.exit_code
 
 
 @click.command("verify-manifest")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--trust-anchors", type=click.Path(dir_okay=False), help="PEM file of trusted root certificates.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per input on stdout.")
+@json_option
 def verify_manifest(inputs: tuple[str, ...], trust_anchors: str | None, as_json: bool) -> int:
     """Read and validate C2PA manifests. Exit 0 when every input is valid (trusted when anchors are
-    given), 1 otherwise."""
+    given), 1 otherwise. A file whose manifest store cannot be read is a file error."""
+    from ..io import iter_inputs
     from ..provenance.c2pa import load_trust_anchors, read_manifest
 
     anchors = load_trust_anchors(trust_anchors) if trust_anchors else None
-    all_good = True
-    for item in image_inputs(inputs):
+    out = FileResults(as_json)
+    for item in iter_inputs(inputs):
         if item.error is not None:
-            doc: dict[str, Any] = {"path": item.path, "status": "error", "codes": [f"genaudit.{item.error.code}"],
-                                   "reason": item.error.message}
-        else:
-            doc = {"path": item.path, **read_manifest(item.path, trust_anchors=anchors).to_dict()}
-        good = doc["status"] == "valid_trusted" or (anchors is None and doc["status"] == "valid_untrusted")
-        all_good &= good
-        if as_json:
-            click.echo(json.dumps(doc))
+            out.error(item.path, item.error.code, item.error.message, codes=[f"genaudit.{item.error.code}"],
+                      reason=item.error.message)
             continue
-        line = f"{item.path}: {doc['status']}"
-        if doc.get("codes"):
-            line += f" [{', '.join(doc['codes'])}]"
-        if doc["status"] in ("valid_trusted", "valid_untrusted"):
-            gen = (doc.get("generator") or {}).get("name")
-            line += (f"; AI-generated{' by ' + gen if gen else ''}" if doc.get("ai_generated") else "; no AI claim")
-            if doc.get("training_mining"):
-                line += f"; training: {sorted(set(doc['training_mining'].values()))[0]}"
-            signer = doc.get("signer") or {}
-            if signer.get("common_name"):
-                line += f"; signed by {signer['common_name']}"
-        elif doc.get("reason"):
-            line += f": {doc['reason']}"
-        click.echo(line)
-    return EXIT_OK if all_good else EXIT_FINDINGS
+        doc = {"path": item.path, **read_manifest(item.path, trust_anchors=anchors).to_dict()}
+        if doc["status"] == "error":  # the file or its manifest store cannot be read
+            code = doc["codes"][0].removeprefix("genaudit.") if doc.get("codes") else "unreadable"
+            out.error(item.path, code, doc.get("reason") or "", **{k: v for k, v in doc.items()
+                                                                    if k not in ("path", "status")})
+            continue
+        good = doc["status"] == "valid_trusted" or (anchors is None and doc["status"] == "valid_untrusted")
+        out.result(doc, _manifest_line(doc), good=good)
+    return out.exit_code
+
+
+def _manifest_line(doc: dict[str, Any]) -> str:
+    line = f"{doc['path']}: {doc['status']}"
+    if doc.get("codes"):
+        line += f" [{', '.join(doc['codes'])}]"
+    if doc["status"] in ("valid_trusted", "valid_untrusted"):
+        gen = (doc.get("generator") or {}).get("name")
+        line += (f"; AI-generated{' by ' + gen if gen else ''}" if doc.get("ai_generated") else "; no AI claim")
+        if doc.get("training_mining"):
+            line += f"; training: {sorted(set(doc['training_mining'].values()))[0]}"
+        signer = doc.get("signer") or {}
+        if signer.get("common_name"):
+            line += f"; signed by {signer['common_name']}"
+    elif doc.get("reason"):
+        line += f": {doc['reason']}"
+    return line

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import click
 
-from .output import EXIT_FINDINGS, EXIT_OK, image_inputs
+from .output import EXIT_OK, FileResults, json_option
+
+EMBED_FAILED = "embed_failed"
+"""Error code of ``watermark embed`` for a readable image the method cannot mark (too small, …)."""
 
 
 @click.group("watermark")
@@ -36,39 +38,33 @@ def watermark_keygen(out: str, force: bool) -> int:
 @click.option("--method", default="tiled", show_default=True, help="tiled, dwtDct, dwtDctSvd or rivaGan.")
 @click.option("--payload", help="32-bit payload as hex (tiled method), e.g. c0ffee42.")
 @click.option("--psnr", type=float, help="Target PSNR in dB (tiled method) [38.3, measured after clipping].")
+@json_option
 def watermark_embed(inputs: tuple[str, ...], out_dir: str, key_file: str, method: str, payload: str | None,
-                    psnr: float | None) -> int:
-    """Watermark images; writes PNGs (greyscale and alpha kept) named like the inputs."""
+                    psnr: float | None, as_json: bool) -> int:
+    """Watermark images; writes PNGs (greyscale and alpha kept) named like the inputs.
+    Exit 0 when every input was written, 1 otherwise."""
     from ..errors import ImageLoadError
     from ..io import open_image, write_png
-    from ..watermark import METHODS, WatermarkError, embed, load_key, parse_payload
+    from ..watermark import METHODS, WatermarkError, embed, format_payload, load_key, parse_payload
 
-    if method not in METHODS:
-        raise click.BadParameter(f"unknown method {method!r}; choose from {', '.join(METHODS)}", param_hint="--method")
+    _check_method(method, METHODS)
     key = load_key(key_file)
     value = parse_payload(payload)
     params = {"psnr": psnr} if psnr is not None else None
-    failures = 0
-    for item in image_inputs(inputs):
-        name = os.path.splitext(os.path.basename(item.path))[0] + ".png"
-        if item.error is not None:
-            click.echo(f"error: {item.path}: {item.error.code}: {item.error.message}", err=True)
-            failures += 1
-            continue
+    out = FileResults(as_json)
+    for path in out.readable(inputs):
         try:
-            img = open_image(item.path)
-            marked = embed(img, key, value, method, params=params)
+            marked = embed(open_image(path), key, value, method, params=params)
         except ImageLoadError as exc:
-            click.echo(f"error: {item.path}: {exc.code}: {exc.message}", err=True)
-            failures += 1
+            out.error(path, exc.code, exc.message)
             continue
         except WatermarkError as exc:
-            click.echo(f"error: {item.path}: {exc}", err=True)
-            failures += 1
+            out.error(path, EMBED_FAILED, str(exc))
             continue
-        dest = write_png(os.path.join(out_dir, name), marked)
-        click.echo(f"{item.path} -> {dest}")
-    return EXIT_FINDINGS if failures else EXIT_OK
+        dest = write_png(os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".png"), marked)
+        out.result({"path": path, "status": "written", "output": dest, "method": method, "key_id": key.key_id,
+                    "payload": format_payload(value)}, f"{path} -> {dest}")
+    return out.exit_code
 
 
 @watermark_group.command("verify")
@@ -76,39 +72,36 @@ def watermark_embed(inputs: tuple[str, ...], out_dir: str, key_file: str, method
 @click.option("--key-file", required=True, type=click.Path(dir_okay=False))
 @click.option("--method", default="tiled", show_default=True, help="tiled, dwtDct, dwtDctSvd or rivaGan.")
 @click.option("--fpr", type=float, default=1e-6, show_default=True, help="False-positive rate of the decision.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per input on stdout.")
+@json_option
 def watermark_verify(inputs: tuple[str, ...], key_file: str, method: str, fpr: float, as_json: bool) -> int:
     """Test images for the key's watermark. Exit 0 when every input carries it, 1 otherwise."""
     from ..errors import ImageLoadError
     from ..io import open_image
     from ..watermark import METHODS, load_key, verify
 
-    if method not in METHODS:
-        raise click.BadParameter(f"unknown method {method!r}; choose from {', '.join(METHODS)}", param_hint="--method")
+    _check_method(method, METHODS)
     if not 0 < fpr < 1:
         raise click.BadParameter("must be between 0 and 1", param_hint="--fpr")
     key = load_key(key_file)
-    all_detected = True
-    for item in image_inputs(inputs):
-        doc: dict[str, Any] = {"path": item.path}
+    out = FileResults(as_json)
+    for path in out.readable(inputs, detected=False):
         try:
-            if item.error is not None:
-                raise ImageLoadError(item.error.code, item.error.message)
-            result = verify(open_image(item.path), key, method, fpr=fpr)
-            doc.update(result.to_dict())
-            all_detected &= result.detected
+            result = verify(open_image(path), key, method, fpr=fpr)
         except ImageLoadError as exc:
-            doc.update({"detected": False, "status": "error", "error": {"code": exc.code, "message": exc.message}})
-            all_detected = False
-        if as_json:
-            click.echo(json.dumps(doc))
-        elif doc.get("status") == "error":
-            click.echo(f"{item.path}: error {doc['error']['code']}: {doc['error']['message']}")
-        elif doc["status"] == "skipped":
-            click.echo(f"{item.path}: skipped: {doc['reason']}")
-        else:
-            verdict = "DETECTED" if doc["detected"] else "not detected"
-            extra = f", payload {doc['payload']}" if doc.get("payload") else ""
-            click.echo(f"{item.path}: {verdict} (p={doc['p_value']:.3g}, check-bit accuracy"
-                       f" {doc['bit_accuracy']:.2f}{extra})")
-    return EXIT_OK if all_detected else EXIT_FINDINGS
+            out.error(path, exc.code, exc.message, detected=False)
+            continue
+        out.result({"path": path, **result.to_dict()}, _verify_line(path, result), good=result.detected)
+    return out.exit_code
+
+
+def _check_method(method: str, methods: tuple[str, ...]) -> None:
+    if method not in methods:
+        raise click.BadParameter(f"unknown method {method!r}; choose from {', '.join(methods)}", param_hint="--method")
+
+
+def _verify_line(path: str, r: Any) -> str:
+    if r.status == "skipped":
+        return f"{path}: skipped: {r.reason}"
+    extra = f", payload {r.payload}" if r.payload else ""
+    return (f"{path}: {'DETECTED' if r.detected else 'not detected'} (p={r.p_value:.3g}, check-bit accuracy"
+            f" {r.bit_accuracy:.2f}{extra})")
