@@ -138,7 +138,8 @@ class WrappedGenerator:
         self.thumbnail = thumbnail
         self.fpr = watermark_fpr
         ManifestSpec(training_mining=training_mining)  # validates the policy now, not at the first sample
-        self.auditor = Auditor(checks=tuple(checks), options=dict(check_options or {}), jobs=1)
+        names = tuple(c for c in checks if c and c != "none")
+        self.auditor = Auditor(checks=names, options=dict(check_options or {}), jobs=1) if names else None
 
     # ---------------------------------------------------------------------------------------
     def _generate(self, n: int, labels: Sequence[int] | None, seed: int) -> tuple[list[Any], list[int | None]]:
@@ -246,17 +247,17 @@ class WrappedGenerator:
         marked = [self._embed(self._to_pil(x)) for x in images]
         encoded = [self._encode(img, used_labels[i], seed, i) for i, img in enumerate(marked)]
         marks = [self._read_back(data, self.key) if self.key is not None else None for data in encoded]
-        audits = self.auditor.audit_images(marked)
+        audits = self.auditor.audit_images(marked) if self.auditor is not None else [None] * len(marked)
         ext = "png" if self.fmt == "PNG" else "jpg"
         out: list[ProvenancedImage] = []
         for i, (img, data, mark, audit) in enumerate(zip(marked, encoded, marks, audits, strict=True)):
             label = used_labels[i]
             name = f"{prefix}-{seed}-{i:05d}.{ext}"
-            checks = {r.check: r.to_dict() for r in audit.checks}
+            checks = {r.check: r.to_dict() for r in audit.checks} if audit is not None else {}
             if self.signer is not None:
                 spec = ManifestSpec(title=name, model_id=self.model_id, model_version=self.model_version,
-                                    audit=checks, watermark=mark, training_mining=self.training_mining,
-                                    thumbnail=self.thumbnail)
+                                    audit=checks if audit is not None else None, watermark=mark,
+                                    training_mining=self.training_mining, thumbnail=self.thumbnail)
                 data = sign_bytes(data, self.signer, spec)  # the last write
             path = write_atomic(os.path.join(os.fspath(out_dir), name), data) if out_dir is not None else None
             out.append(ProvenancedImage(data=data, format=self.fmt, index=i, seed=seed, label=label,
@@ -272,7 +273,8 @@ class WrappedGenerator:
 def wrap(generator: Any, watermark_key: Any = None, signer: SignerConfig | None = None,
          checks: Sequence[str] = ("metadata", "phash"), **kwargs: Any) -> WrappedGenerator:
     """Wrap a generator so that ``sample(...)`` returns released images: watermarked with
-    ``watermark_key``, audited by ``checks`` and signed by ``signer`` (each step optional).
+    ``watermark_key``, audited by ``checks`` and signed by ``signer`` (each step optional: ``checks=()``
+    records no audit).
 
     ``generator`` is a genaudit reference model (``genaudit.models.load(...)``), any object with
     ``sample(n, labels=..., seed=...)``, or any callable ``f(n, seed=...)`` returning a uint8 array

@@ -47,6 +47,26 @@ def test_sampling_is_deterministic_and_follows_the_seed(name: str) -> None:
     assert a.std() > 10  # not blank
 
 
+def test_sample_output_is_validated_and_saves_what_made_each_image(tmp_path: Path) -> None:
+    imgs = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
+    with pytest.raises(ValueError, match="1 labels for 2 images"):
+        models.SampleOutput(imgs, labels=(0,), seed=0, model="toy")
+    with pytest.raises(ValueError, match="uint8"):
+        models.SampleOutput(imgs.astype(np.float32), labels=(0, 1), seed=0, model="toy")
+    out = models.SampleOutput(imgs, labels=[1, 0], seed=5, model="toy", checkpoint_sha256="ab" * 32,
+                              sampler={"steps": 3}, classes=("zero", "one"))
+    assert out.labels == (1, 0)
+    paths = out.save(tmp_path)
+    assert [Path(p).name for p in paths] == ["toy_seed5_00000_label1.png", "toy_seed5_00001_label0.png"]
+    from PIL import Image
+
+    with Image.open(paths[0]) as im:
+        assert np.array_equal(np.asarray(im), imgs[0])
+        assert im.text == {"genaudit:model": "toy", "genaudit:checkpoint_sha256": "ab" * 32, "genaudit:seed": "5",
+                           "genaudit:index": "0", "genaudit:label": "1", "genaudit:class": "one",
+                           "genaudit:sampler": '{"steps": 3}'}
+
+
 def test_batching_does_not_change_samples() -> None:
     gen = models.load("gan-fmnist")
     whole = gen.sample(10, seed=5, batch_size=10).images

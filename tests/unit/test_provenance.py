@@ -309,6 +309,10 @@ def test_wrap_reference_generator_needs_size_for_watermark(signer, anchors):
         genaudit.wrap(gan, watermark_key=key, signer=signer).sample(1, seed=0)
     out = genaudit.wrap(gan, watermark_key=key, signer=signer, size=128, fmt="JPEG").sample(2, labels=[3, 7], seed=2)
     assert [o.label for o in out] == [3, 7]
+    # without labels, each output's label is the one the model's SampleOutput says it drew
+    plain = genaudit.wrap(gan, checks=()).sample(3, seed=2)
+    assert [o.label for o in plain] == list(gan.sample(3, seed=2).labels) == [0, 1, 2]
+    assert Image.open(io.BytesIO(plain[1].data)).text["genaudit:label"] == "1"
     for o in out:
         assert Image.open(io.BytesIO(o.data)).size == (128, 128)
         assert verify(Image.open(io.BytesIO(o.data)), key).detected
