@@ -112,7 +112,7 @@ def main() -> None:
     evaluate("train vs test (floor)", train_x[floor_idx], train_y[floor_idx], None)
     labels = np.arange(args.n) % len(CLASSES)
     for name in names:
-        images = models.load(name).sample(args.n, labels=labels.tolist(), seed=args.seed)
+        images = models.load(name).sample(args.n, labels=labels.tolist(), seed=args.seed).images
         evaluate(name, images, labels, speed[name])
 
     print()
@@ -135,7 +135,7 @@ def main() -> None:
         for name in (args.memorize_model, "ddpm-fmnist"):
             gen = models.load(name)
             labs = memo_labels[np.arange(args.memorize_n) % len(memo_labels)]
-            samples = gen.sample(args.memorize_n, labels=labs.tolist(), seed=args.seed + 1)
+            samples = gen.sample(args.memorize_n, labels=labs.tolist(), seed=args.seed + 1).images
             idx, mad = nearest_training_image(samples, memo_train)
             ph = phash_distances(samples, memo_train[idx])
             _, mad_full = nearest_training_image(samples[:200], train_x)

@@ -65,10 +65,10 @@ def main() -> None:
     for name in args.models.split(","):
         gen = models.load(name)
         t0 = time.perf_counter()
-        imgs = gen.sample(args.n, seed=args.seed)
-        labels = gen.default_labels(args.n)
+        out = gen.sample(args.n, seed=args.seed)
+        imgs = out.images
         d = os.path.join(work, name)
-        for i, (a, y) in enumerate(zip(imgs, labels, strict=True)):
+        for i, (a, y) in enumerate(zip(imgs, out.labels, strict=True)):
             write_png(os.path.join(d, f"{i:05d}.png"), a,
                       text={"genaudit:model": name, "genaudit:label": str(y), "genaudit:seed": str(args.seed)})
         print(f"{name}: {args.n} samples in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)

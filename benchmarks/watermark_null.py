@@ -39,7 +39,7 @@ def generator_images(n: int, seed: int) -> Iterator[tuple[str, np.ndarray]]:
     per = n // len(names)
     for name in names:
         gen = models.load(name)
-        samples = gen.sample(per * 2, seed=seed)
+        samples = gen.sample(per * 2, seed=seed).images
         for i in range(per):
             if i % 2 == 0:
                 img = Image.fromarray(samples[i]).resize((224, 224), Image.Resampling.BICUBIC)

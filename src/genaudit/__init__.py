@@ -19,7 +19,7 @@ from ._version import __version__
 _LAZY = {
     "Auditor": ".audit",
     "scan": ".audit",
-    "wrap": ".provenance.wrap",
+    "wrap": ".release",
     "AuditConfig": ".config",
     "ScanReport": ".results",
     "ScanSummary": ".results",
@@ -55,8 +55,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import AuditConfig
     from .errors import ConfigError, GenauditError, ImageLoadError
     from .io import LoadedImage, LoadLimits, decode_bytes, open_image
-    from .provenance.wrap import wrap
     from .registry import list_checks, register_check
+    from .release import wrap
     from .results import CheckInfo, CheckResult, FileError, ImageAudit, ImageInfo, ScanReport, ScanSummary
 
 

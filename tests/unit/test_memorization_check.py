@@ -55,7 +55,7 @@ def test_scan_flags_the_memorizing_model_and_not_real_photos(run_cli: CliRunner,
     gen = models.load("ddpm-fmnist-memorize")
     out = tmp_path / "ddpm-fmnist-memorize"
     out.mkdir()
-    samples = gen.sample(8, labels=labels[train_idx][:8].tolist(), seed=5)
+    samples = gen.sample(8, labels=labels[train_idx][:8].tolist(), seed=5).images
     for i, s in enumerate(samples):
         Image.fromarray(s).save(out / f"s{i}.png")
     photos = tmp_path / "photos"

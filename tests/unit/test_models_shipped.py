@@ -31,20 +31,46 @@ def test_list_models_names_every_generator_with_a_hash() -> None:
 def test_sampling_is_deterministic_and_follows_the_seed(name: str) -> None:
     gen = models.load(name)
     kwargs = {"steps": 10} if gen.info.arch == "ddpm" else {}
-    a = gen.sample(6, seed=3, **kwargs)
-    b = gen.sample(6, seed=3, **kwargs)
-    c = gen.sample(6, seed=4, **kwargs)
+    out = gen.sample(6, seed=3, **kwargs)
+    a = out.images
+    b = gen.sample(6, seed=3, **kwargs).images
+    c = gen.sample(6, seed=4, **kwargs).images
     assert a.shape == (6, 28, 28) and a.dtype == np.uint8
+    # the output says what made each image: balanced default labels, the seed, the model, its settings
+    assert out.labels == (0, 1, 2, 3, 4, 5) and out.seed == 3 and len(out) == 6
+    assert out.model == name and out.checkpoint_sha256 == gen.sha256
+    assert out.sampler == {**gen.info.sampler, **kwargs}
+    assert [x.tobytes() for x in out] == [x.tobytes() for x in a]
     assert a.tobytes() == b.tobytes()
     assert not np.array_equal(a, c)
     assert len({x.tobytes() for x in a}) == 6  # six different images
     assert a.std() > 10  # not blank
 
 
+def test_sample_output_is_validated_and_saves_what_made_each_image(tmp_path: Path) -> None:
+    imgs = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
+    with pytest.raises(ValueError, match="1 labels for 2 images"):
+        models.SampleOutput(imgs, labels=(0,), seed=0, model="toy")
+    with pytest.raises(ValueError, match="uint8"):
+        models.SampleOutput(imgs.astype(np.float32), labels=(0, 1), seed=0, model="toy")
+    out = models.SampleOutput(imgs, labels=[1, 0], seed=5, model="toy", checkpoint_sha256="ab" * 32,
+                              sampler={"steps": 3}, classes=("zero", "one"))
+    assert out.labels == (1, 0)
+    paths = out.save(tmp_path)
+    assert [Path(p).name for p in paths] == ["toy_seed5_00000_label1.png", "toy_seed5_00001_label0.png"]
+    from PIL import Image
+
+    with Image.open(paths[0]) as im:
+        assert np.array_equal(np.asarray(im), imgs[0])
+        assert im.text == {"genaudit:model": "toy", "genaudit:checkpoint_sha256": "ab" * 32, "genaudit:seed": "5",
+                           "genaudit:index": "0", "genaudit:label": "1", "genaudit:class": "one",
+                           "genaudit:sampler": '{"steps": 3}'}
+
+
 def test_batching_does_not_change_samples() -> None:
     gen = models.load("gan-fmnist")
-    whole = gen.sample(10, seed=5, batch_size=10)
-    pieces = gen.sample(10, seed=5, batch_size=3)
+    whole = gen.sample(10, seed=5, batch_size=10).images
+    pieces = gen.sample(10, seed=5, batch_size=3).images
     assert np.abs(whole.astype(int) - pieces.astype(int)).max() <= 1
 
 
@@ -52,7 +78,9 @@ def test_labels_are_validated_and_followed() -> None:
     gen = models.load("gan-fmnist")
     clf = models.load_classifier()
     labels = [1, 7] * 10  # trousers and sneakers: the easiest classes to tell apart
-    pred = clf.predict(gen.sample(20, labels=labels, seed=0))
+    out = gen.sample(20, labels=labels, seed=0)
+    assert out.labels == tuple(labels)
+    pred = clf.predict(out.images)
     assert (pred == np.array(labels)).mean() >= 0.8
     with pytest.raises(ValueError, match="labels"):
         gen.sample(2, labels=[0, 10])
@@ -124,7 +152,7 @@ def test_memorizing_model_copies_its_training_images() -> None:
     assert len(idx) == 64
     train, labels = load_fashion_mnist("train")
     gen = models.load("ddpm-fmnist-memorize")
-    samples = gen.sample(12, labels=labels[idx][:12].tolist(), seed=11)
+    samples = gen.sample(12, labels=labels[idx][:12].tolist(), seed=11).images
     flat = train[idx].reshape(64, -1).astype(np.int16)
     mad = np.abs(samples.reshape(12, 1, -1).astype(np.int16) - flat[None]).mean(axis=2).min(axis=1)
     assert np.median(mad) <= 10, mad
@@ -147,7 +175,7 @@ def test_models_cli_list_and_sample(run_cli: CliRunner, tmp_path: Path) -> None:
         assert im.text["genaudit:label"] == "5" and im.text["genaudit:seed"] == "9"
         assert im.text["genaudit:checkpoint_sha256"] == models.model_info("vae-fmnist").sha256
         pixels = np.asarray(im)
-    assert np.array_equal(pixels, models.load("vae-fmnist").sample(3, labels=[2, 5, 2], seed=9)[1])
+    assert np.array_equal(pixels, models.load("vae-fmnist").sample(3, labels=[2, 5, 2], seed=9).images[1])
     r = run_cli("scan", str(tmp_path / "out"), "--report-dir", str(tmp_path / "rep"), "-q", "--checks", "metadata")
     assert r.returncode == 1  # the genaudit text chunks mark the samples as generated
     r = run_cli("models", "sample", "nope", "-n", "1", "-o", str(tmp_path / "x"))

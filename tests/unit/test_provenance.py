@@ -282,8 +282,10 @@ def test_wrap_watermarks_before_signing_and_both_verify(tmp_path, chain, signer,
         assert m.status == "valid_trusted" and m.generator["name"] == "toy-gen"
         v = verify(Image.open(io.BytesIO(o.data)), key)
         assert v.detected and v.payload == m.watermark["payload"] == o.watermark["payload"]
-        assert m.watermark["payload_read_back"] is True
-        assert {"metadata", "phash", "watermark"} <= set(m.audit["checks"])
+        assert m.watermark["payload_read_back"] is True and m.watermark["p_value"] <= 1e-6
+        assert set(m.watermark) == {"method", "key_id", "payload", "payload_read_back", "p_value"}
+        # the audit holds only the checks that ran; the watermark record is the soft binding
+        assert set(m.audit["checks"]) == {"metadata", "phash"} and dict(o.audit) == m.audit["checks"]
         assert "key" not in m.watermark and key.key_id == m.watermark["key_id"]
     # same seed, same pixels (signatures differ only by their manifest ids)
     again = gen.sample(2, seed=4)
@@ -298,7 +300,7 @@ def test_wrap_watermarks_before_signing_and_both_verify(tmp_path, chain, signer,
 
 def test_wrap_reference_generator_needs_size_for_watermark(signer, anchors):
     from genaudit import models
-    from genaudit.provenance.wrap import WrapError
+    from genaudit.release import WrapError
     from genaudit.watermark import WatermarkKey, verify
 
     key = WatermarkKey.from_passphrase("wrap reference test")
@@ -307,9 +309,13 @@ def test_wrap_reference_generator_needs_size_for_watermark(signer, anchors):
         genaudit.wrap(gan, watermark_key=key, signer=signer).sample(1, seed=0)
     out = genaudit.wrap(gan, watermark_key=key, signer=signer, size=128, fmt="JPEG").sample(2, labels=[3, 7], seed=2)
     assert [o.label for o in out] == [3, 7]
+    # without labels, each output's label is the one the model's SampleOutput says it drew
+    plain = genaudit.wrap(gan, checks=()).sample(3, seed=2)
+    assert [o.label for o in plain] == list(gan.sample(3, seed=2).labels) == [0, 1, 2]
+    assert Image.open(io.BytesIO(plain[1].data)).text["genaudit:label"] == "1"
     for o in out:
         assert Image.open(io.BytesIO(o.data)).size == (128, 128)
         assert verify(Image.open(io.BytesIO(o.data)), key).detected
         m = read_manifest(o.data, trust_anchors=anchors)
         assert m.status == "valid_trusted" and m.generator["name"] == "gan-fmnist"
-        assert AUDIT_LABEL and m.audit["checks"]["watermark"]["data"]["key_id"] == key.key_id
+        assert AUDIT_LABEL and m.watermark["key_id"] == key.key_id and "watermark" not in m.audit["checks"]

@@ -7,8 +7,9 @@ code in ``reference_models/``) so that every detector has something real to audi
     >>> [m.name for m in models.list_models()]
     ['ddpm-fmnist', 'ddpm-fmnist-memorize', 'gan-fmnist', 'vae-fmnist']
     >>> gen = models.load("gan-fmnist")
-    >>> gen.sample(4, labels=[0, 1, 2, 3], seed=7).shape
-    (4, 28, 28)
+    >>> out = gen.sample(4, labels=[0, 1, 2, 3], seed=7)
+    >>> out.images.shape, out.labels, out.seed
+    ((4, 28, 28), (0, 1, 2, 3), 7)
 
 Checkpoints are verified against the sha256 recorded in ``reference_models/checkpoints/manifest.json``
 before they are loaded; a missing or altered file is an error naming the file and the expected hash.
@@ -17,8 +18,9 @@ Any callable that returns images satisfies :class:`Generator` for ``genaudit.wra
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -34,11 +36,77 @@ class ModelError(GenauditError):
     """A reference model cannot be found, verified or loaded."""
 
 
+@dataclass(frozen=True, eq=False)
+class SampleOutput:
+    """What :meth:`ReferenceGenerator.sample` returns: the images and what made each one.
+
+    ``images[i]`` (uint8, shape (n, H, W)) was generated for class ``labels[i]`` from noise seeded
+    by ``(seed, i)``, by ``model`` (checkpoint ``checkpoint_sha256``) with the ``sampler`` settings.
+    ``len(out)`` is the number of images and iterating yields the images; everything else is an
+    explicit field.
+
+    >>> import numpy as np
+    >>> out = SampleOutput(np.zeros((2, 4, 4), np.uint8), labels=(3, 1), seed=7, model="toy")
+    >>> len(out), out.labels, [img.shape for img in out]
+    (2, (3, 1), [(4, 4), (4, 4)])
+    >>> out.file_name(1), out.png_text(1)["genaudit:label"]
+    ('toy_seed7_00001_label1.png', '1')
+    """
+
+    images: np.ndarray
+    labels: tuple[int, ...]
+    seed: int
+    model: str
+    checkpoint_sha256: str = ""
+    sampler: Mapping[str, Any] = field(default_factory=dict)
+    """The sampler settings used (DDPM: ``steps``, ``guidance``), defaults included."""
+    classes: tuple[str, ...] = ()
+    """Class names of the model, indexed by label (empty when unknown)."""
+
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        if not isinstance(self.images, np.ndarray) or self.images.dtype != np.uint8 or self.images.ndim != 3:
+            raise ValueError("images must be a uint8 array of shape (n, H, W)")
+        object.__setattr__(self, "labels", tuple(int(y) for y in self.labels))
+        if len(self.labels) != len(self.images):
+            raise ValueError(f"got {len(self.labels)} labels for {len(self.images)} images")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self.images)
+
+    def file_name(self, index: int) -> str:
+        """``{model}_seed{seed}_{index:05d}_label{label}.png``: the name :meth:`save` writes."""
+        return f"{self.model}_seed{self.seed}_{index:05d}_label{self.labels[index]}.png"
+
+    def png_text(self, index: int) -> dict[str, str]:
+        """The ``genaudit:*`` PNG text chunks recording how sample ``index`` was made."""
+        y = self.labels[index]
+        text = {"genaudit:model": self.model, "genaudit:checkpoint_sha256": self.checkpoint_sha256,
+                "genaudit:seed": str(self.seed), "genaudit:index": str(index), "genaudit:label": str(y)}
+        if 0 <= y < len(self.classes):
+            text["genaudit:class"] = self.classes[y]
+        text["genaudit:sampler"] = json.dumps(dict(self.sampler), sort_keys=True)
+        return text
+
+    def save(self, out_dir: str | os.PathLike[str]) -> list[str]:
+        """Write every sample as a PNG named by :meth:`file_name` with its :meth:`png_text`
+        (atomically); returns the paths."""
+        from ..io import write_png
+
+        return [write_png(os.path.join(os.fspath(out_dir), self.file_name(i)), img, self.png_text(i))
+                for i, img in enumerate(self.images)]
+
+
 @runtime_checkable
 class Generator(Protocol):
-    """Anything that makes images: ``sample(n, labels=None, seed=0) -> uint8 array``."""
+    """Anything that makes images: ``sample(n, labels=None, seed=0)`` returning a
+    :class:`SampleOutput`, a uint8 array (n, H, W[, 3]) or a list of images."""
 
-    def sample(self, n: int, labels: Sequence[int] | None = None, seed: int = 0) -> np.ndarray: ...
+    def sample(self, n: int, labels: Sequence[int] | None = None, seed: int = 0) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -70,8 +138,6 @@ def checkpoint_dir() -> str:
 
 
 def _manifest(directory: str | None = None) -> dict[str, ModelInfo]:
-    import json
-
     d = directory or checkpoint_dir()
     path = os.path.join(d, "manifest.json")
     try:
@@ -162,8 +228,9 @@ class ReferenceGenerator:
         return [i % self.n_classes for i in range(n)]
 
     def sample(self, n: int, labels: Sequence[int] | None = None, seed: int = 0, *, batch_size: int = 250,
-               **sampler: Any) -> np.ndarray:
-        """``n`` images as a uint8 array (n, 28, 28). ``sampler`` overrides the model's sampler
+               **sampler: Any) -> SampleOutput:
+        """``n`` images (uint8 (n, 28, 28) in ``.images``) with their labels, seed and model.
+        Without ``labels``, :meth:`default_labels`. ``sampler`` overrides the model's sampler
         settings (DDPM: ``steps``, ``guidance``)."""
         import numpy as np
         import torch
@@ -186,9 +253,10 @@ class ReferenceGenerator:
                 noise = per_sample_noise(seed, stop - start, shape, offset=start).to(self.device)
                 y = torch.tensor(ys[start:stop], dtype=torch.long, device=self.device)
                 out[start:stop] = to_uint8(self._module.generate(self.network, noise, y, **kwargs))
-        return out
+        return SampleOutput(out, labels=tuple(ys), seed=seed, model=self.name, checkpoint_sha256=self.sha256,
+                            sampler=kwargs, classes=tuple(self.classes))
 
-    def __call__(self, n: int, labels: Sequence[int] | None = None, seed: int = 0) -> np.ndarray:
+    def __call__(self, n: int, labels: Sequence[int] | None = None, seed: int = 0) -> SampleOutput:
         return self.sample(n, labels=labels, seed=seed)
 
     def __repr__(self) -> str:
@@ -270,5 +338,5 @@ def load_classifier(name: str = "classifier-fmnist", *, device: str | None = Non
         raise ModelError(f"{name!r} is a {info.arch}, not a classifier")
     return FeatureClassifier(info, directory, device)
 
-__all__ = ["FeatureClassifier", "Generator", "ModelError", "ModelInfo", "ReferenceGenerator", "list_models",
-           "load", "load_classifier", "model_info"]
+__all__ = ["FeatureClassifier", "Generator", "ModelError", "ModelInfo", "ReferenceGenerator", "SampleOutput",
+           "list_models", "load", "load_classifier", "model_info"]

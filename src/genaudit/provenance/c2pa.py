@@ -164,7 +164,7 @@ class ManifestSpec:
     audit: Mapping[str, Any] | None = None
     """The audit results for this image (JSON-serialisable): ``org.genaudit.audit``."""
     watermark: Mapping[str, Any] | None = None
-    """``{"method", "key_id", "payload", ...}`` of an embedded watermark: ``c2pa.soft-binding``."""
+    """An embedded watermark's record (``c2pa.soft-binding``): ``genaudit.release.soft_binding``'s schema."""
     training_mining: str = "notAllowed"
     """Policy for all four CAWG uses: ``notAllowed``, ``allowed`` or ``constrained``."""
     constraint_info: str | None = None

@@ -1,0 +1,118 @@
+"""``genaudit index build|add|query``: the training-set hash index for memorization checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .output import EXIT_FINDINGS, EXIT_OK, FileResults, Progress, file_error_line, json_option
+
+
+@click.group("index")
+def index_group() -> None:
+    """Perceptual-hash index of a training set: build, add, query (memorization checks)."""
+
+
+def _families_opt(text: str) -> tuple[str, ...]:
+    from ..features.hashing import FAMILIES
+
+    fams = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in fams if f not in FAMILIES]
+    if bad or not fams:
+        raise click.BadParameter(f"choose from {', '.join(FAMILIES)}", param_hint="--hashes")
+    return fams
+
+
+def _build_into(sources: tuple[str, ...], index: Any, jobs: int, scheduler: str | None, quiet: bool) -> Any:
+    from ..memorization.build import build_index
+
+    progress = Progress(enabled=not quiet, label="hashing")
+    try:
+        _, report = build_index(list(sources), families=index.families, index=index, jobs=jobs,
+                                scheduler=scheduler, progress=progress)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    finally:
+        progress.close()
+    for path, code, message in report.errors:
+        click.echo(file_error_line(path, code, message), err=True)
+    return report
+
+
+@index_group.command("build")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Index file to write.")
+@click.option("--hashes", default="phash", show_default=True, help="Hash families, comma-separated.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Dask worker processes; 0 = one per core.")
+@click.option("--scheduler", help="Address of an existing Dask scheduler (default: an embedded local cluster).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def index_build(sources: tuple[str, ...], out: str, hashes: str, jobs: int, scheduler: str | None, quiet: bool) -> int:
+    """Hash SOURCES (folders, image files, fashion-mnist:train|test, IDX files) into a new index."""
+    from ..memorization.index import TrainingIndex
+
+    index = TrainingIndex(_families_opt(hashes))
+    report = _build_into(sources, index, jobs, scheduler, quiet)
+    index.save(out)
+    click.echo(f"{out}: {len(index)} items ({', '.join(index.families)}), {len(report.errors)} files refused,"
+               f" {report.seconds:.1f} s on {report.scheduler}")
+    return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+@index_group.command("add")
+@click.argument("index_file", type=click.Path(dir_okay=False, exists=True))
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Dask worker processes; 0 = one per core.")
+@click.option("--scheduler", help="Address of an existing Dask scheduler.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: str | None, quiet: bool) -> int:
+    """Add SOURCES to an existing index (written back in place, atomically)."""
+    from ..memorization.index import TrainingIndex
+
+    index = TrainingIndex.load(index_file)
+    before = len(index)
+    report = _build_into(sources, index, jobs, scheduler, quiet)
+    index.save(index_file)
+    click.echo(f"{index_file}: {before} + {len(index) - before} = {len(index)} items,"
+               f" {len(report.errors)} files refused")
+    return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+@index_group.command("query")
+@click.argument("index_file", type=click.Path(dir_okay=False, exists=True))
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--radius", type=click.IntRange(0, 64), default=8, show_default=True,
+              help="Report training items within this many bits (first hash family).")
+@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Also report the k nearest items, whatever their distance.")
+@json_option
+def index_query(index_file: str, images: tuple[str, ...], radius: int, k: int, as_json: bool) -> int:
+    """Find training items near IMAGES. Exit 1 when any image has a match within --radius (or errors)."""
+    from ..errors import ImageLoadError
+    from ..io import open_image
+    from ..features.hashing import hash_images, to_hex
+    from ..memorization.index import TrainingIndex
+
+    index = TrainingIndex.load(index_file)
+    family = index.families[0]
+    hamming = index.indexes[family]
+    out = FileResults(as_json)
+    for path in out.readable(images, family=family):
+        try:
+            code = hash_images([open_image(path).pil], family)
+        except ImageLoadError as exc:
+            out.error(path, exc.code, exc.message, family=family)
+            continue
+        ids, dists = hamming.radius_search(code[0], radius)
+        nn_ids, nn_d = hamming.knn(code, k)
+        doc: dict[str, Any] = {
+            "path": path, "status": "match" if len(ids) else "no_match", "family": family, "hash": to_hex(code[0]),
+            "radius": radius,
+            "matches": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
+                        for i, d in zip(ids, dists, strict=True)],
+            "nearest": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
+                        for i, d in zip(nn_ids[0], nn_d[0], strict=True) if i >= 0]}
+        best = doc["nearest"][0] if doc["nearest"] else None
+        out.result(doc, f"{path}: {len(doc['matches'])} within {radius} bits"
+                        + (f"; nearest {best['source']} at {best['distance']}" if best else ""), good=not len(ids))
+    return out.exit_code

@@ -1,0 +1,115 @@
+"""``genaudit scan`` and ``genaudit checks``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from .output import EXIT_OK, Progress, print_summary
+
+
+def _parse_option(text: str) -> tuple[str, str, Any]:
+    """``check.key=value`` → (check, key, value); the value is JSON if it parses, else a string."""
+    name, sep, raw = text.partition("=")
+    check, dot, key = name.strip().partition(".")
+    if not sep or not dot or not check or not key:
+        raise click.BadParameter(f"expected CHECK.KEY=VALUE, got {text!r}", param_hint="--option")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return check, key, value
+
+
+def _load_config(config_file: str | None) -> Any:
+    from ..config import AuditConfig
+
+    if config_file:
+        return AuditConfig.from_pyproject(config_file)
+    return AuditConfig.discover()
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--checks", "checks", help="Comma-separated checks to run (see `genaudit checks`).")
+@click.option("--report-dir", type=click.Path(file_okay=False), help="Where reports go [genaudit-report].")
+@click.option("--format", "formats", help="Report formats, comma-separated: json,md [json,md].")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), help="Worker processes; 0 = one per core [0].")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch [16].")
+@click.option("--resume", is_flag=True, default=None, help="Reuse finished files from results.jsonl.")
+@click.option("--fail-on", help="Exit 1 on: findings, errors, both (comma-separated) or never [findings,errors].")
+@click.option("--exclude", multiple=True, help="Glob pattern to leave out of folder walks (repeatable).")
+@click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse images declaring more pixels.")
+@click.option("--max-file-bytes", type=click.IntRange(min=1), help="Refuse files larger than this.")
+@click.option("--option", "-O", "options", multiple=True, metavar="CHECK.KEY=VALUE",
+              help="Set a check option, e.g. -O phash.hashes=phash,dhash,whash (repeatable).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Read [tool.genaudit] from this TOML file instead of ./pyproject.toml.")
+@click.option("--watermark-key-file", type=click.Path(dir_okay=False),
+              help="Watermark key: runs the watermark check (added to the checks unless --checks is given).")
+@click.option("--index", "index_file", type=click.Path(dir_okay=False),
+              help="Training-set hash index (genaudit index build): runs the memorization check"
+                   " (added to the checks unless --checks is given).")
+@click.option("--trust-anchors", type=click.Path(dir_okay=False),
+              help="PEM trust anchors for C2PA manifests: runs the provenance check"
+                   " (added to the checks unless --checks is given).")
+@click.option("--quiet", "-q", is_flag=True, default=None, help="No progress and no summary on the terminal.")
+def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None, formats: str | None,
+         jobs: int | None, batch_size: int | None, resume: bool | None, fail_on: str | None,
+         exclude: tuple[str, ...], max_pixels: int | None, max_file_bytes: int | None,
+         options: tuple[str, ...], config_file: str | None, watermark_key_file: str | None,
+         index_file: str | None, trust_anchors: str | None, quiet: bool | None) -> int:
+    """Scan image files and folders; write report.json and report.md."""
+    from ..audit import Auditor
+
+    cfg = _load_config(config_file)
+    user_checks = checks
+    # Shortcut options: each sets its check's option and adds the check unless --checks was given.
+    for path, check, key in ((watermark_key_file, "watermark", "key_file"), (index_file, "memorization", "index"),
+                             (trust_anchors, "provenance", "trust_anchors")):
+        if path:
+            options = (*options, f"{check}.{key}={json.dumps(path)}")
+            current = checks.split(",") if checks is not None else list(cfg.checks)
+            if user_checks is None and check not in current:
+                checks = ",".join((*current, check))
+    overrides: dict[str, Any] = {}
+    for key, value in (("checks", checks), ("report_dir", report_dir), ("formats", formats), ("jobs", jobs),
+                       ("batch_size", batch_size), ("resume", resume), ("fail_on", fail_on),
+                       ("max_pixels", max_pixels), ("max_file_bytes", max_file_bytes), ("quiet", quiet)):
+        if value is not None:
+            overrides[key] = value
+    if exclude:
+        overrides["exclude"] = tuple(cfg.exclude) + tuple(exclude)
+    if options:
+        merged = {k: dict(v) for k, v in cfg.options.items()}
+        for text in options:
+            check, key, value = _parse_option(text)
+            merged.setdefault(check, {})[key] = value
+        overrides["options"] = merged
+    cfg = cfg.replace(**overrides) if overrides else cfg
+    auditor = Auditor(cfg)
+    progress = Progress(enabled=not cfg.quiet)
+    try:
+        report = auditor.scan(list(paths), report_dir=cfg.report_dir, progress=progress)
+    finally:
+        progress.close()
+    if not cfg.quiet:
+        print_summary(report, cfg.report_dir, cfg.formats)
+    return report.exit_code(cfg.fail_on)
+
+
+@click.command("checks")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def checks_cmd(as_json: bool) -> int:
+    """List the available checks."""
+    from ..registry import list_checks
+
+    specs = list_checks()
+    if as_json:
+        click.echo(json.dumps([{"name": s.name, "description": s.description} for s in specs], indent=2))
+    else:
+        width = max(len(s.name) for s in specs)
+        for s in specs:
+            click.echo(f"{s.name:<{width}}  {s.description}")
+    return EXIT_OK
