@@ -89,8 +89,8 @@ def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: s
 def index_query(index_file: str, images: tuple[str, ...], radius: int, k: int, as_json: bool) -> int:
     """Find training items near IMAGES. Exit 1 when any image has a match within --radius (or errors)."""
     from ..errors import ImageLoadError
-    from ..io import open_image
     from ..features.hashing import hash_images, to_hex
+    from ..io import open_image
     from ..memorization.index import TrainingIndex
 
     index = TrainingIndex.load(index_file)
