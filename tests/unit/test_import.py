@@ -33,3 +33,14 @@ def test_public_api_names_resolve() -> None:
     for name in genaudit.__all__:
         assert getattr(genaudit, name) is not None
     assert "Auditor" in dir(genaudit)
+
+
+def test_engines_do_not_load_the_config_layer() -> None:
+    # did_you_mean lives in genaudit.suggest, below the engines: using an engine loads no config/io/results.
+    probe = _probe("import sys, json, genaudit.suggest, genaudit.watermark, genaudit.watermark.attacks, "
+                   "genaudit.models; print(json.dumps(sorted(m for m in sys.modules if m in "
+                   "('genaudit.config', 'genaudit.io', 'genaudit.results', 'genaudit.audit'))))")
+    assert probe["loaded"] == []
+    suggest = _probe("import sys, json, genaudit.suggest; "
+                     "print(json.dumps(sorted(m for m in sys.modules if m.startswith('genaudit'))))")
+    assert suggest["loaded"] == ["genaudit", "genaudit._version", "genaudit.suggest"]
