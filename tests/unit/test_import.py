@@ -21,10 +21,16 @@ def _probe(code: str) -> dict:
     return {"loaded": json.loads(out.stdout), "genaudit_cumulative_us": total_us}
 
 
-def test_import_genaudit_loads_no_heavy_library_and_is_fast() -> None:
+# A guard against gross regressions (work done at import time, a heavy library imported eagerly),
+# not a performance claim: ~25x the measured figure, so a loaded machine does not trip it. The figure
+# itself is measured by benchmarks/import_time.py and recorded in docs/benchmarks.md.
+IMPORT_GUARD_US = 250_000
+
+
+def test_import_genaudit_loads_no_heavy_library() -> None:
     probe = _probe(f"import sys, json, genaudit; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
     assert probe["loaded"] == []
-    assert 0 < probe["genaudit_cumulative_us"] < 100_000  # 0.1 s for genaudit's own imports
+    assert 0 < probe["genaudit_cumulative_us"] < IMPORT_GUARD_US
 
 
 def test_public_api_names_resolve() -> None:
