@@ -5,7 +5,7 @@
 >>> report.status, report.error.code
 ('error', 'not_an_image')
 
-Heavy dependencies (numpy, Pillow, torch, open_clip) are imported on first use, so
+Heavy dependencies (numpy, Pillow, torch, c2pa) are imported on first use, so
 ``import genaudit`` stays fast.
 """
 

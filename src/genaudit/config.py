@@ -13,7 +13,6 @@ genaudit.errors.ConfigError: unknown setting 'job' in configuration (did you mea
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -23,15 +22,10 @@ from typing import Any
 from .errors import ConfigError
 from .io import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS, LoadLimits
 from .results import FAIL_ON_CHOICES
+from .suggest import did_you_mean
 
 DEFAULT_CHECKS: tuple[str, ...] = ("metadata", "phash")
 REPORT_FORMATS: tuple[str, ...] = ("json", "md")
-
-
-def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
-    """`` (did you mean 'x'?)`` or an empty string."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _as_tuple(value: Any, what: str) -> tuple[str, ...]:

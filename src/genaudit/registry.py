@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .config import did_you_mean
 from .errors import ConfigError, UnknownCheckError
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     from .checks.base import Check

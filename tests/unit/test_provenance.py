@@ -7,11 +7,11 @@ import datetime as dt
 import io
 import json
 import struct
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cryptography import x509
 from PIL import Image
 
 import genaudit
@@ -25,7 +25,7 @@ from genaudit.provenance.c2pa import (
     sign,
     sign_bytes,
 )
-from genaudit.provenance.certs import create_dev_chain, write_dev_chain
+from genaudit.provenance.certs import create_dev_chain, utc_now, write_dev_chain
 from genaudit.samples import build_png, photo_crops, png_chunks, replace_png_pixels
 
 
@@ -182,31 +182,65 @@ def test_tamper_suite_each_case_has_its_status_and_none_reads_valid(fmt, signer,
         json.dumps(r.to_dict())
 
 
-def test_wrong_key_and_expired_certificate_are_refused_at_signing(chain):
+FIXED = dt.datetime(2031, 3, 14, 12, 0, tzinfo=dt.UTC)  # an injected "now"; nothing below reads the real one
+
+
+def test_validity_is_checked_against_the_injected_clock(tmp_path):
+    chain = create_dev_chain(valid_days=30, clock=lambda: FIXED)  # valid from FIXED - 5 min for 30 days
+    leaf = x509.load_pem_x509_certificate(chain.signing_cert_pem)
+    assert leaf.not_valid_before_utc == FIXED - dt.timedelta(minutes=5)
+    assert leaf.not_valid_after_utc == FIXED + dt.timedelta(days=30, minutes=-5)
+
+    def at(when: dt.datetime) -> SignerConfig:
+        return SignerConfig(chain.chain_pem, chain.private_key_pem, clock=lambda: when)
+
+    for inside in (FIXED - dt.timedelta(minutes=5), FIXED, leaf.not_valid_after_utc):
+        at(inside).validate()
+    for outside in (FIXED - dt.timedelta(minutes=5, seconds=1), leaf.not_valid_after_utc + dt.timedelta(seconds=1)):
+        with pytest.raises(ProvenanceError, match=f"not now \\({outside:%Y-%m-%d %H:%M:%S} UTC\\): expired or not"):
+            at(outside).validate()
+    at(FIXED + dt.timedelta(days=400)).validate(when=FIXED)  # an explicit time wins over the clock
+    keys = write_dev_chain(str(tmp_path / "keys"), chain)
+    late = FIXED + dt.timedelta(days=31)
+    with pytest.raises(ProvenanceError, match="expired or not yet valid"):
+        SignerConfig.from_files(keys["chain"], keys["key"], clock=lambda: late)
+    with pytest.raises(ProvenanceError, match="expired or not yet valid"):
+        genaudit.wrap(lambda n, seed=0: [np.zeros((8, 8, 3), np.uint8)] * n, signer=at(late))
+    assert SignerConfig(chain.chain_pem, chain.private_key_pem).clock is utc_now  # the real clock by default
+
+
+def test_wrong_key_and_certificates_outside_their_window_are_refused_at_signing(chain):
     other = create_dev_chain()
     bad = SignerConfig(chain.chain_pem, other.private_key_pem)
     with pytest.raises(ProvenanceError, match="wrong key"):
         bad.validate()
     with pytest.raises(ProvenanceError, match="C2PA signing failed"):  # unvalidated config: the SDK refuses too
         sign_bytes(_encode(_photo(64), "PNG"), bad, SPEC)
-    old = create_dev_chain(not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=400), valid_days=30)
-    expired = SignerConfig(old.chain_pem, old.private_key_pem)
-    with pytest.raises(ProvenanceError, match="expired or not yet valid"):
-        expired.validate()
-    with pytest.raises(ProvenanceError, match="expired"):
-        sign_bytes(_encode(_photo(64), "PNG"), expired, SPEC)
+    # The SDK checks the real clock: windows wholly in the past and in the future, set through the clock.
+    now = utc_now()
+    for when in (now - dt.timedelta(days=400), now + dt.timedelta(days=400)):
+        outside = create_dev_chain(valid_days=30, clock=lambda when=when: when)
+        cfg = SignerConfig(outside.chain_pem, outside.private_key_pem)
+        with pytest.raises(ProvenanceError, match="expired or not yet valid"):
+            cfg.validate()
+        with pytest.raises(ProvenanceError, match="not valid at time of signing"):
+            sign_bytes(_encode(_photo(64), "PNG"), cfg, SPEC)
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def test_certificate_expired_after_signing_reads_invalid():
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
-    short = create_dev_chain(not_before=start, valid_for=dt.timedelta(seconds=6))
-    cfg = SignerConfig(short.chain_pem, short.private_key_pem)
-    signed = sign_bytes(_encode(_photo(64), "PNG"), cfg, SPEC)
-    anchors = short.root_cert_pem.decode()
-    assert read_manifest(signed, trust_anchors=anchors).status == "valid_trusted"
-    time.sleep(max(0.0, (start + dt.timedelta(seconds=7) - dt.datetime.now(dt.UTC)).total_seconds()))
-    later = read_manifest(signed, trust_anchors=anchors)
-    assert later.status == "invalid" and "signingCredential.expired" in later.codes
+    """A file signed while its certificate was valid, read after it expired: the SDK checks the
+    real clock when it signs, so the file was made once (tests/data/make_expired_signed.py)."""
+    signed = (DATA / "expired_signed.png").read_bytes()
+    anchors = (DATA / "expired_signed_root.pem").read_text()
+    for trust in (anchors, None):
+        later = read_manifest(signed, trust_anchors=trust)
+        assert later.status == "invalid" and "signingCredential.expired" in later.codes
+        # expiry is the only fault: the pixels and the assertions are intact
+        assert set(later.codes) <= {"signingCredential.expired", "signingCredential.untrusted"}
+        assert later.generator == {"name": "expired-cert-fixture", "version": "1"}
 
 
 # -- scan, CLI, wrap ---------------------------------------------------------------------------

@@ -26,6 +26,15 @@ def natural(size: int, seed: int = 0) -> np.ndarray:
     return next(photo_crops(size, 1, seed=seed))[1]
 
 
+def secret_forms(key: wm.WatermarkKey) -> list[bytes]:
+    """The secret as raw bytes, hex (either case) and base64 (standard and urlsafe, padding or not)."""
+    import base64
+
+    raw = key.secret
+    return [raw, raw.hex().encode(), raw.hex().upper().encode(), base64.b64encode(raw).rstrip(b"="),
+            base64.urlsafe_b64encode(raw).rstrip(b"=")]
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
 
@@ -164,7 +173,55 @@ def test_payload_and_key_validation(tmp_path: Path) -> None:
     (tmp_path / "junk.json").write_text("{}")
     with pytest.raises(wm.WatermarkKeyError, match="not a genaudit watermark key"):
         wm.load_key(tmp_path / "junk.json")
-    assert key.key_id not in json.dumps(wm.verify(natural(256), key).details)  # results never hold the secret
+    result = json.dumps(wm.verify(wm.embed(natural(256), key), key).details).encode()
+    assert not [f for f in secret_forms(key) if f in result]  # results never hold the secret
+
+
+def test_the_secret_key_appears_in_no_output(run_cli: CliRunner, tmp_path: Path) -> None:
+    """Reports, streamed results, C2PA manifests (``genaudit sign`` and ``genaudit.wrap``) and what
+    the CLI prints carry the public ``key_id`` at most, never the secret in any common encoding."""
+    import c2pa
+
+    import genaudit
+    from genaudit.provenance.c2pa import SignerConfig, read_manifest
+
+    key_file, keys = tmp_path / "wm.json", tmp_path / "keys"
+    runs = [run_cli("watermark", "keygen", "-o", str(tmp_path / "new.json")), run_cli("keys", "init", "-o", str(keys))]
+    new = wm.load_key(tmp_path / "new.json")  # a random key: only keygen's own output is searched for it
+    assert not [f for f in secret_forms(new) if f in (runs[0].stdout + runs[0].stderr).encode()]
+    key = wm.WatermarkKey.from_passphrase("secret-test")  # fixed, so that detection below is deterministic
+    wm.save_key(key, key_file)
+    assert key_file.read_text().count(key.secret.hex()) == 1  # the one place the secret belongs
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(natural(256, 3)).save(src / "a.png")
+    runs.append(run_cli("watermark", "embed", str(src), "-o", str(tmp_path / "marked"), "--key-file", str(key_file)))
+    marked = tmp_path / "marked" / "a.png"
+    runs.append(run_cli("watermark", "verify", str(marked), "--key-file", str(key_file), "--json"))
+    runs.append(run_cli("scan", str(marked), "--watermark-key-file", str(key_file), "--report-dir",
+                        str(tmp_path / "rep"), "--format", "json,md"))
+    runs.append(run_cli("sign", str(marked), "-o", str(tmp_path / "signed"), "--cert", str(keys / "chain.pem"),
+                        "--key", str(keys / "signer.key"), "--watermark-key-file", str(key_file)))
+    assert [r.returncode for r in runs] == [0, 0, 0, 0, 1, 0], [r.stderr for r in runs]  # scan: 1 = a finding
+    signer = SignerConfig.from_files(keys / "chain.pem", keys / "signer.key")
+    released = genaudit.wrap(lambda n, seed=0: [natural(160, seed + i) for i in range(n)], watermark_key=key,
+                             signer=signer, model_id="toy").sample(2, seed=1, out_dir=tmp_path / "wrapped")
+
+    manifests = [tmp_path / "signed" / "a.png", *(Path(o.path) for o in released)]
+    texts: dict[str, bytes] = {f"cli {' '.join(r.args[3:5])}": (r.stdout + r.stderr).encode() for r in runs}
+    for name in ("report.json", "results.jsonl", "report.md"):
+        texts[name] = (tmp_path / "rep" / name).read_bytes()
+    for path in manifests:
+        report = read_manifest(path)
+        assert report.valid and report.watermark and report.watermark["key_id"] == key.key_id
+        texts[f"{path.name} read_manifest"] = json.dumps(report.to_dict()).encode()
+        with c2pa.Reader(str(path)) as reader:  # the whole manifest store, every assertion
+            texts[f"{path.name} manifest store"] = reader.json().encode()
+        texts[f"{path.name} file bytes"] = path.read_bytes()
+    # the search looks where the key's traces are: the public id is in the report and the manifests
+    assert key.key_id.encode() in texts["report.json"] and key.key_id.encode() in texts["results.jsonl"]
+    leaks = [(where, form) for where, data in texts.items() for form in secret_forms(key) if form in data]
+    assert leaks == []
 
 
 def test_exact_tests() -> None:

@@ -13,10 +13,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from ..config import did_you_mean
 from ..errors import ConfigError
 from ..io import LoadedImage
 from ..results import CheckInfo, CheckResult
+from ..suggest import did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)

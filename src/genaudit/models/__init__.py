@@ -24,8 +24,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..config import did_you_mean
 from ..errors import GenauditError
+from ..suggest import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

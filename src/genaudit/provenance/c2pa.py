@@ -44,6 +44,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import GenauditError
+from .certs import Clock, utc_now
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 AUDIT_LABEL = "org.genaudit.audit"
@@ -80,6 +81,9 @@ class SignerConfig:
     alg: str = "es256"
     tsa_url: str | None = None
     """RFC 3161 timestamp authority; ``None`` (the default) keeps signing offline."""
+    clock: Clock = field(default=utc_now, repr=False, compare=False)
+    """What "now" is for :meth:`validate` (the real clock by default). The C2PA SDK checks the
+    certificate against the real clock when it signs and reads, whatever this says."""
 
     def __post_init__(self) -> None:
         if (self.key_pem is None) == (self.callback is None):
@@ -107,11 +111,12 @@ class SignerConfig:
 
     def validate(self, when: dt.datetime | None = None) -> None:
         """Raise :class:`ProvenanceError` when the key does not match the signing certificate or
-        the certificate is not valid now (the SDK refuses both, with vaguer messages)."""
+        the certificate is not valid at ``when`` (default: ``self.clock()``, now); the SDK refuses
+        both, with vaguer messages."""
         from cryptography.hazmat.primitives import serialization
 
         leaf = self.leaf_certificate()
-        now = when or dt.datetime.now(dt.UTC)
+        now = when or self.clock()
         if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
             fmt = "%Y-%m-%d %H:%M:%S"
             raise ProvenanceError(f"signing certificate {leaf.subject.rfc4514_string()} is valid from"

@@ -13,9 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 DEV_LABEL = "genaudit DEVELOPMENT ONLY - not for production"
+
+Clock = Callable[[], dt.datetime]
+"""Returns the current time as an aware UTC datetime; injected where certificate validity is decided."""
+
+
+def utc_now() -> dt.datetime:
+    """The real clock: the default :data:`Clock` of certificate creation and validity checks."""
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -33,18 +42,27 @@ class DevChain:
 
 
 def create_dev_chain(organization: str = "genaudit development", *, valid_days: int = 365,
-                     not_before: dt.datetime | None = None, valid_for: dt.timedelta | None = None) -> DevChain:
+                     not_before: dt.datetime | None = None, valid_for: dt.timedelta | None = None,
+                     clock: Clock = utc_now) -> DevChain:
     """Create a root CA and an ES256 signing certificate it issued.
 
-    ``not_before`` and ``valid_days`` (or ``valid_for``, finer) make expired or not-yet-valid
-    certificates for tests.
+    The signing certificate is valid from ``not_before`` (default: five minutes before
+    ``clock()``) for ``valid_days`` (or ``valid_for``, finer); the root a day longer. A clock or
+    ``not_before`` in the past or the future makes expired or not-yet-valid certificates for tests.
+
+    >>> import datetime as dt
+    >>> from cryptography import x509
+    >>> chain = create_dev_chain(valid_days=30, clock=lambda: dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    >>> leaf = x509.load_pem_x509_certificate(chain.signing_cert_pem)
+    >>> str(leaf.not_valid_before_utc), str(leaf.not_valid_after_utc)
+    ('2019-12-31 23:55:00+00:00', '2020-01-30 23:55:00+00:00')
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    start = not_before or (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+    start = not_before or (clock() - dt.timedelta(minutes=5))
     end = start + (valid_for if valid_for is not None else dt.timedelta(days=valid_days))
     root_key = ec.generate_private_key(ec.SECP256R1())
     leaf_key = ec.generate_private_key(ec.SECP256R1())

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..config import did_you_mean
 from ..errors import GenauditError
+from ..suggest import did_you_mean
 from .keys import WatermarkKey, WatermarkKeyError, generate_key, load_key, save_key
 from .tiled import TiledParams
 

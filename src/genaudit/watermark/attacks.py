@@ -136,7 +136,7 @@ def apply(name: str, pixels: np.ndarray, seed: int = 0) -> np.ndarray:
     try:
         attack = ATTACKS[name]
     except KeyError:
-        from ..config import did_you_mean
+        from ..suggest import did_you_mean
 
         raise KeyError(f"unknown attack {name!r}{did_you_mean(name, list(ATTACKS))}") from None
     return attack(np.asarray(pixels, dtype=np.uint8), seed)

@@ -27,10 +27,6 @@ class WrappedMethod:
 
     name: str
 
-    @property
-    def supports_payload(self) -> bool:
-        return False
-
     def check_bits(self, key: WatermarkKey) -> list[int]:
         return [int(b) for b in key.rng(f"wrapped/{self.name}/bits").integers(0, 2, N_BITS)]
 
