@@ -69,8 +69,8 @@ def _dependency_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for dist in ("numpy", "pillow", "imagehash", "scipy", "torch", "open_clip_torch", "c2pa-python",
-                 "invisible-watermark"):
+    for dist in ("numpy", "pillow", "scipy", "PyWavelets", "torch", "efficientnet-lite-pytorch", "c2pa-python",
+                 "invisible-watermark", "dask"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
