@@ -160,7 +160,10 @@ class Auditor:
         rdir = os.fspath(report_dir) if report_dir is not None else None
         if cfg.resume and rdir is None:
             raise ConfigError("resume needs a report directory")
-        items = list(iter_inputs(inputs, exclude=cfg.exclude, exclude_dirs=[rdir] if rdir else []))
+        ignored: list[str] = []
+        items = list(iter_inputs(inputs, exclude=cfg.exclude, exclude_dirs=[rdir] if rdir else [], ignored=ignored))
+        if not items:
+            raise E.NoImagesError(_no_images_message(inputs, len(ignored)))
         total = len(items)
         fingerprint = self.fingerprint()
         writer: ResultsWriter | None = None
@@ -239,7 +242,7 @@ class Auditor:
         config_doc = {k: v for k, v in cfg.to_dict().items() if k not in _RUNTIME_SETTINGS}
         report = ScanReport(
             tool=self.tool_info(), config=config_doc, inputs=tuple(inputs), checks=self.check_infos(),
-            summary=ScanSummary.from_files(files, cfg.checks, summaries), files=files,
+            summary=ScanSummary.from_files(files, cfg.checks, summaries, ignored), files=files,
             run=RunInfo(started_at=started, finished_at=_now(), duration_s=round(time.perf_counter() - t0, 3),
                         jobs=jobs, resumed_files=resumed,
                         check_seconds={k: round(v, 3) for k, v in sorted(timings.items())}))
@@ -248,6 +251,12 @@ class Auditor:
 
             write_reports(report, rdir, cfg.formats)
         return report
+
+
+def _no_images_message(inputs: list[str], n_ignored: int) -> str:
+    """``no image files found in DIR (3 files ignored: not images)``"""
+    ignored = f" ({n_ignored} file{'s' * (n_ignored != 1)} ignored: not images)" if n_ignored else ""
+    return f"no image files found in {', '.join(inputs)}{ignored}"
 
 
 def scan(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,

@@ -67,5 +67,9 @@ class ImageLoadError(GenauditError):
         self.message = message
 
 
+class NoImagesError(ConfigError):
+    """A scan found nothing to audit: empty folders, or only files that are not images."""
+
+
 class ResumeError(ConfigError):
     """``--resume`` was asked for but the previous results cannot be reused."""
