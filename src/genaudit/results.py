@@ -202,9 +202,10 @@ class ImageAudit:
         return None
 
     @classmethod
-    def failed(cls, path: str | None, error: FileError, sha256: str | None = None,
-               size_bytes: int | None = None) -> ImageAudit:
-        return cls(path=path, status="error", sha256=sha256, size_bytes=size_bytes, error=error)
+    def failed(cls, path: str | None, error: FileError, sha256: str | None = None, size_bytes: int | None = None,
+               checks: tuple[CheckResult, ...] = ()) -> ImageAudit:
+        """A file that could not be audited; ``checks``: those that read bytes only may still run."""
+        return cls(path=path, status="error", sha256=sha256, size_bytes=size_bytes, error=error, checks=checks)
 
     def to_dict(self) -> dict[str, Any]:
         return {
