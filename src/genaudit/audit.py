@@ -98,10 +98,15 @@ class Auditor:
         return tuple(c.info() for c in self._engine.checks)
 
     def fingerprint(self) -> str:
-        """Identifies everything that determines per-file results (for ``--resume``)."""
+        """Identifies everything that determines per-file results (for ``--resume``): genaudit's
+        version, the schema, the limits, and every check's name, version, parameters (which carry
+        the content hashes of their input files: key id, index sha256, trust anchors sha256) and
+        the sha256 of every model file it uses."""
         doc = {
             "schema": SCHEMA_VERSION, "genaudit": __version__,
-            "checks": [{"name": c.name, "version": c.version, "params": c.params()} for c in self._engine.checks],
+            "checks": [{"name": c.name, "version": c.version, "params": c.params(),
+                        "models": [{"name": m.get("name"), "sha256": m.get("sha256")} for m in c.models()]}
+                       for c in self._engine.checks],
             "max_pixels": self.config.max_pixels, "max_file_bytes": self.config.max_file_bytes,
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
