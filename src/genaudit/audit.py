@@ -254,7 +254,11 @@ class Auditor:
         if rdir is not None:
             from .report import write_reports
 
-            write_reports(report, rdir, cfg.formats)
+            try:
+                write_reports(report, rdir, cfg.formats)
+            except E.OutputError as exc:
+                raise E.OutputError(f"{exc}; {RESULTS_FILE} holds every file's result: re-run with --resume"
+                                    " to write the reports without scanning again") from None
         return report
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from ..io.write import write_atomic
 from ..results import ScanReport
 from .json import JsonFormatter
@@ -29,14 +29,24 @@ def render(report: ScanReport, fmt: str) -> str:
 
 def write_reports(report: ScanReport, directory: str | os.PathLike[str], formats: Iterable[str]) -> dict[str, str]:
     """Write ``report.<ext>`` for each format into ``directory`` (atomically, with the mode the
-    user's umask gives new files: :func:`genaudit.io.write_atomic`). Returns format → path."""
+    user's umask gives new files: :func:`genaudit.io.write_atomic`). Returns format → path.
+
+    A file that cannot be written (disk full, permissions) raises :class:`~genaudit.errors.OutputError`
+    naming it; the report it would have replaced is left as it was.
+    """
     d = os.fspath(directory)
-    os.makedirs(d, exist_ok=True)
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as exc:
+        raise OutputError.from_os_error(d, exc) from None
     written = {}
     for fmt in formats:
         text = render(report, fmt)
         target = os.path.join(d, f"report.{FORMATTERS[fmt].extension}")
-        written[fmt] = write_atomic(target, text.encode("utf-8", errors="backslashreplace"))
+        try:
+            written[fmt] = write_atomic(target, text.encode("utf-8", errors="backslashreplace"))
+        except OSError as exc:
+            raise OutputError.from_os_error(target, exc) from None
     return written
 
 
