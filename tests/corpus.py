@@ -1,7 +1,9 @@
 """The hostile test corpus: real files of every awkward kind, with the outcome each must get.
 
-Built by the tests in a temporary folder. ``EXPECTED`` maps the path relative to the corpus root
-to ``"ok"`` or the error code the loader must report.
+Built by the tests in a temporary folder. :func:`build` maps the path relative to the corpus root
+to ``"ok"`` or the error code the loader must report when it reads the file.
+:data:`IGNORED_IN_SCANS` are the files a scan of the folder leaves out (counted as ignored):
+neither named nor sniffed as images.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 from PIL import Image
 
 from genaudit.samples import png_bytes, png_declaring_size, write
+
+IGNORED_IN_SCANS = frozenset({"notes/README.md", "notes/meta.json", "notes/signer.key"})
 
 
 def photo(seed: int = 0, size: tuple[int, int] = (96, 64)) -> Image.Image:
@@ -83,6 +87,14 @@ def build(root: str) -> dict[str, str]:
 
     put("corrupt/bad_idat.png", b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"\x00garbage" * 8)
         + chunk(b"IEND", b""), "corrupt")
+    # Files that are not images next to the images: ignored in folder scans, unless named like an
+    # image, named with no extension, or holding an image whatever their name says.
+    put("notes/README.md", b"# Generated images\n\nSee the report.\n", "not_an_image")
+    put("notes/meta.json", b'{"seed": 7, "model": "gan"}\n', "not_an_image")
+    put("notes/signer.key", b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+        "not_an_image")
+    put("notes/LICENSE", b"Permission is hereby granted, free of charge.\n", "not_an_image")
+    put("notes/disguised.dat", encode(photo(5), "PNG"), "ok")
     put("marked/parameters.png", png_bytes(photo(4), text={"parameters": "cat\nSteps: 20, Sampler: Euler a"}), "ok")
 
     # Links: a loop back to an ancestor, a broken link, a link to a good file.

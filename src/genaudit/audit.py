@@ -98,10 +98,15 @@ class Auditor:
         return tuple(c.info() for c in self._engine.checks)
 
     def fingerprint(self) -> str:
-        """Identifies everything that determines per-file results (for ``--resume``)."""
+        """Identifies everything that determines per-file results (for ``--resume``): genaudit's
+        version, the schema, the limits, and every check's name, version, parameters (which carry
+        the content hashes of their input files: key id, index sha256, trust anchors sha256) and
+        the sha256 of every model file it uses."""
         doc = {
             "schema": SCHEMA_VERSION, "genaudit": __version__,
-            "checks": [{"name": c.name, "version": c.version, "params": c.params()} for c in self._engine.checks],
+            "checks": [{"name": c.name, "version": c.version, "params": c.params(),
+                        "models": [{"name": m.get("name"), "sha256": m.get("sha256")} for m in c.models()]}
+                       for c in self._engine.checks],
             "max_pixels": self.config.max_pixels, "max_file_bytes": self.config.max_file_bytes,
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
@@ -160,7 +165,10 @@ class Auditor:
         rdir = os.fspath(report_dir) if report_dir is not None else None
         if cfg.resume and rdir is None:
             raise ConfigError("resume needs a report directory")
-        items = list(iter_inputs(inputs, exclude=cfg.exclude, exclude_dirs=[rdir] if rdir else []))
+        ignored: list[str] = []
+        items = list(iter_inputs(inputs, exclude=cfg.exclude, exclude_dirs=[rdir] if rdir else [], ignored=ignored))
+        if not items:
+            raise E.NoImagesError(_no_images_message(inputs, len(ignored)))
         total = len(items)
         fingerprint = self.fingerprint()
         writer: ResultsWriter | None = None
@@ -239,15 +247,25 @@ class Auditor:
         config_doc = {k: v for k, v in cfg.to_dict().items() if k not in _RUNTIME_SETTINGS}
         report = ScanReport(
             tool=self.tool_info(), config=config_doc, inputs=tuple(inputs), checks=self.check_infos(),
-            summary=ScanSummary.from_files(files, cfg.checks, summaries), files=files,
+            summary=ScanSummary.from_files(files, cfg.checks, summaries, ignored), files=files,
             run=RunInfo(started_at=started, finished_at=_now(), duration_s=round(time.perf_counter() - t0, 3),
                         jobs=jobs, resumed_files=resumed,
                         check_seconds={k: round(v, 3) for k, v in sorted(timings.items())}))
         if rdir is not None:
             from .report import write_reports
 
-            write_reports(report, rdir, cfg.formats)
+            try:
+                write_reports(report, rdir, cfg.formats)
+            except E.OutputError as exc:
+                raise E.OutputError(f"{exc}; {RESULTS_FILE} holds every file's result: re-run with --resume"
+                                    " to write the reports without scanning again") from None
         return report
+
+
+def _no_images_message(inputs: list[str], n_ignored: int) -> str:
+    """``no image files found in DIR (3 files ignored: not images)``"""
+    ignored = f" ({n_ignored} file{'s' * (n_ignored != 1)} ignored: not images)" if n_ignored else ""
+    return f"no image files found in {', '.join(inputs)}{ignored}"
 
 
 def scan(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,

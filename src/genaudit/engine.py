@@ -31,6 +31,7 @@ from . import errors as E
 from .checks.base import Check
 from .config import AuditConfig
 from .io import LoadedImage, decode_bytes, read_file
+from .io.decode import undecoded_view
 from .registry import create_check, register_check
 from .results import CheckResult, FileError, ImageAudit
 
@@ -136,8 +137,9 @@ class Engine:
             try:
                 image = decode_bytes(data, path=task.path, limits=self.limits, sha256=sha)
             except E.ImageLoadError as exc:
+                checks = self._without_pixels(data, task.path, sha, exc, timings)
                 out.append((task.index, ImageAudit.failed(task.path, FileError(exc.code, exc.message), sha,
-                                                          len(data)).to_dict(), sha))
+                                                          len(data), checks).to_dict(), sha))
                 continue
             except Exception as exc:  # noqa: BLE001
                 out.append((task.index, _internal_error(task.path, exc, sha, len(data)).to_dict(), sha))
@@ -160,6 +162,27 @@ class Engine:
                 timings[check.name] = timings.get(check.name, 0.0) + time.perf_counter() - t0
             out.extend((index, self._record(im, results), im.sha256) for index, im, results in pending)
         return out, timings
+
+    def _without_pixels(self, data: bytes, path: str, sha: str, exc: E.ImageLoadError,
+                        timings: dict[str, float]) -> tuple[CheckResult, ...]:
+        """A file whose pixels could not be decoded after it was parsed (corrupt, truncated): the
+        checks that read bytes only run on its bytes-only view, the others are skipped with the
+        reason. Other load errors (limits, not an image) give no results: nothing was parsed."""
+        try:
+            view = undecoded_view(data, exc, path=path, limits=self.limits, sha256=sha)
+        except Exception:  # noqa: BLE001 - the file error is reported anyway
+            view = None
+        if view is None:
+            return ()
+        results = []
+        for check in self.checks:
+            if check.needs_pixels:
+                results.append(CheckResult.skipped(check.name, f"the image could not be decoded: {exc.code}"))
+                continue
+            t0 = time.perf_counter()
+            results.append(self._run_isolated(check, [view])[0])
+            timings[check.name] = timings.get(check.name, 0.0) + time.perf_counter() - t0
+        return tuple(results)
 
     def _record(self, image: LoadedImage, results: Mapping[str, CheckResult]) -> dict[str, Any]:
         return ImageAudit(path=image.path, status="ok", sha256=image.sha256, size_bytes=image.size_bytes,

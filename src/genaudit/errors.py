@@ -67,5 +67,22 @@ class ImageLoadError(GenauditError):
         self.message = message
 
 
+class OutputError(GenauditError):
+    """A file genaudit writes could not be written: disk full, permissions, an I/O error (CLI exit 2).
+
+    >>> import errno
+    >>> str(OutputError.from_os_error("rep/report.json", OSError(errno.ENOSPC, "No space left on device")))
+    'cannot write rep/report.json: No space left on device'
+    """
+
+    @classmethod
+    def from_os_error(cls, path: str, exc: OSError, hint: str = "") -> OutputError:
+        return cls(f"cannot write {path}: {exc.strerror or exc}" + (f"; {hint}" if hint else ""))
+
+
+class NoImagesError(ConfigError):
+    """A scan found nothing to audit: empty folders, or only files that are not images."""
+
+
 class ResumeError(ConfigError):
     """``--resume`` was asked for but the previous results cannot be reused."""

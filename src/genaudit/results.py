@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: summary.ignored / ignored_examples; checks on error entries
 
 CheckStatus = Literal["ok", "finding", "skipped", "error"]
 FileStatus = Literal["ok", "error"]
@@ -202,9 +202,10 @@ class ImageAudit:
         return None
 
     @classmethod
-    def failed(cls, path: str | None, error: FileError, sha256: str | None = None,
-               size_bytes: int | None = None) -> ImageAudit:
-        return cls(path=path, status="error", sha256=sha256, size_bytes=size_bytes, error=error)
+    def failed(cls, path: str | None, error: FileError, sha256: str | None = None, size_bytes: int | None = None,
+               checks: tuple[CheckResult, ...] = ()) -> ImageAudit:
+        """A file that could not be audited; ``checks``: those that read bytes only may still run."""
+        return cls(path=path, status="error", sha256=sha256, size_bytes=size_bytes, error=error, checks=checks)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -264,7 +265,8 @@ class CheckInfo:
 
 @dataclass(frozen=True)
 class ScanSummary:
-    """Counts over a scan, plus each check's own aggregate (``checks[name]``)."""
+    """Counts over a scan, plus each check's own aggregate (``checks[name]``). ``ignored``: files
+    found in folders that are not images (not in ``files``), with the first few paths."""
 
     files: int
     ok: int
@@ -273,10 +275,13 @@ class ScanSummary:
     error_codes: Mapping[str, int] = field(default_factory=dict)
     statuses: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     checks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    ignored: int = 0
+    ignored_examples: tuple[str, ...] = ()
 
     @classmethod
     def from_files(cls, files: Sequence[ImageAudit], check_names: Iterable[str],
-                   check_summaries: Mapping[str, Mapping[str, Any]] | None = None) -> ScanSummary:
+                   check_summaries: Mapping[str, Mapping[str, Any]] | None = None,
+                   ignored: Sequence[str] = ()) -> ScanSummary:
         names = list(check_names)
         error_codes: dict[str, int] = {}
         statuses: dict[str, dict[str, int]] = {n: dict.fromkeys(CHECK_STATUSES, 0) for n in names}
@@ -293,6 +298,8 @@ class ScanSummary:
             error_codes=dict(sorted(error_codes.items())),
             statuses=statuses,
             checks=dict(check_summaries or {}),
+            ignored=len(ignored),
+            ignored_examples=tuple(ignored[:5]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -304,6 +311,8 @@ class ScanSummary:
             "error_codes": dict(self.error_codes),
             "statuses": _plain(self.statuses),
             "checks": _plain(self.checks),
+            "ignored": self.ignored,
+            "ignored_examples": list(self.ignored_examples),
         }
 
     @classmethod
@@ -316,6 +325,8 @@ class ScanSummary:
             error_codes=dict(d.get("error_codes") or {}),
             statuses={k: dict(v) for k, v in (d.get("statuses") or {}).items()},
             checks={k: dict(v) for k, v in (d.get("checks") or {}).items()},
+            ignored=int(d.get("ignored", 0)),  # absent before schema 1.1
+            ignored_examples=tuple(d.get("ignored_examples") or ()),
         )
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from genaudit.results import ScanReport
 from tests.conftest import CliRunner, permissions_enforced
+from tests.corpus import IGNORED_IN_SCANS
 
 
 def _report(report_dir: Path) -> dict:
@@ -25,16 +26,24 @@ def test_hostile_corpus_every_input_once_with_specific_codes(
                 obey_permissions=True)
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
+    assert "3 ignored (not images)" in r.stderr
     rep = _report(out)
     rels = [os.path.relpath(f["path"], root) for f in rep["files"]]
-    assert sorted(rels) == sorted(expected), "every input exactly once"
+    expected = {k: v for k, v in expected.items() if k not in IGNORED_IN_SCANS}
+    assert sorted(rels) == sorted(expected), "every input exactly once, files that are not images left out"
     got = {os.path.relpath(f["path"], root): ("ok" if f["status"] == "ok" else f["error"]["code"])
            for f in rep["files"]}
     if not permissions_enforced():
         expected = {**expected, "unreadable.png": "ok"}
     assert got == expected
     for f in rep["files"]:
-        if f["status"] == "error":
+        if f["status"] == "error" and f["error"]["code"] in ("corrupt", "truncated"):
+            # parsed, then damaged: checks that read bytes ran, those that need pixels were skipped
+            assert f["error"]["message"], f
+            assert f["checks"]["metadata"]["status"] == "ok"
+            assert f["checks"]["phash"]["status"] == "skipped"
+            assert f["checks"]["phash"]["reason"] == f"the image could not be decoded: {f['error']['code']}"
+        elif f["status"] == "error":
             assert f["error"]["message"], f
             assert f["checks"] == {}
         else:
@@ -42,6 +51,8 @@ def test_hostile_corpus_every_input_once_with_specific_codes(
             assert set(f["checks"]) == {"metadata", "phash"}
             assert all(c["status"] in ("ok", "finding", "skipped") for c in f["checks"].values())
     s = rep["summary"]
+    assert s["ignored"] == len(IGNORED_IN_SCANS)
+    assert sorted(os.path.relpath(p, root) for p in s["ignored_examples"]) == sorted(IGNORED_IN_SCANS)
     assert s["files"] == len(expected)
     assert s["errors"] == sum(v != "ok" for v in expected.values())
     assert s["with_findings"] == 1  # the PNG carrying a `parameters` chunk
@@ -52,6 +63,7 @@ def test_hostile_corpus_every_input_once_with_specific_codes(
     assert by_path["modes/animated.gif"]["image"]["n_frames"] == 3
     # The markdown report exists and names every failing file.
     md = (out / "report.md").read_text(encoding="utf-8")
+    assert "Ignored 3 file(s) found in folders that are not images" in md
     for rel, want in expected.items():
         if want != "ok":
             assert rel.split("/")[-1] in md

@@ -42,3 +42,13 @@ class BadResultCheck(Check):
 
     def run(self, image: LoadedImage) -> CheckResult:
         return CheckResult.ok(self.name, {"value": object()})
+
+
+class PixelsAnywayCheck(Check):
+    """Claims to read bytes only, then reads the pixels."""
+
+    name = "pixelsanyway"
+    needs_pixels = False
+
+    def run(self, image: LoadedImage) -> CheckResult:
+        return CheckResult.ok(self.name, {"mean": float(image.array.mean())})

@@ -263,8 +263,10 @@ def test_scan_reports_each_case_and_never_crashes(tmp_path, chain, signer):
     assert prov["pixel.png"].data["status"] == "invalid" and prov["pixel.png"].status == "finding"
     assert prov["plain.png"].data["status"] == "no_manifest" and prov["plain.png"].status == "ok"
     assert by_name["truncated.png"].status == "error" and by_name["notes.png"].status == "error"
+    # the truncated file's bytes are still read (its manifest cannot be); text is not parsed at all
+    assert prov["truncated.png"].data["status"] == "error" and prov["notes.png"] is None
     summary = report.summary.checks["provenance"]
-    assert summary["statuses"] == {"invalid": 1, "no_manifest": 1, "valid_trusted": 1}
+    assert summary["statuses"] == {"error": 1, "invalid": 1, "no_manifest": 1, "valid_trusted": 1}
 
 
 def test_cli_keys_sign_verify(tmp_path, run_cli):

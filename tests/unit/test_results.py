@@ -105,3 +105,21 @@ def test_exit_code_policy() -> None:
     assert report(broken).exit_code(["errors"]) == 1
     assert report(check_error).exit_code(["errors"]) == 1
     assert report(finding, broken).exit_code(["never"]) == 0
+
+
+def test_reports_of_schema_1_0_still_read() -> None:
+    """1.1 added ``summary.ignored`` / ``ignored_examples`` and check results on error entries."""
+    files = (ImageAudit("a.png", "ok", checks=(CheckResult.ok("m"),)),
+             ImageAudit.failed("b.png", FileError("corrupt", "bad"), checks=(CheckResult.finding("p"),)))
+    new = ScanReport({}, {}, ("d",), (), ScanSummary.from_files(files, ["m", "p"], ignored=["d/x.json"]), files,
+                     RunInfo("", "", 0, 1))
+    assert new.summary.ignored == 1 and new.summary.with_findings == 1
+    old = new.to_dict()
+    old["schema_version"] = "1.0"
+    for key in ("ignored", "ignored_examples"):
+        del old["summary"][key]
+    old["files"][1]["checks"] = {}
+    back = ScanReport.from_dict(old)
+    assert back.schema_version == "1.0"
+    assert (back.summary.ignored, back.summary.ignored_examples) == (0, ())
+    assert ScanReport.from_dict(json.loads(new.to_json())) == new

@@ -52,6 +52,10 @@ class Check:
     batched: ClassVar[bool] = False
     """True for checks whose ``run_batch`` is faster than image-by-image (model inference).
     Other checks run on each image right after it is decoded, while its pixels are in cache."""
+    needs_pixels: ClassVar[bool] = True
+    """False for checks that read only the file's bytes, header and metadata (``raw``, ``info``,
+    ``metadata``): they also run on a file whose pixels could not be decoded (corrupt, truncated),
+    on a view without pixels (``image.decoded`` is False); checks that need pixels are skipped."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = parse_options(self.Options, options, self.name)

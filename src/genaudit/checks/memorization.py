@@ -19,6 +19,7 @@ the image's folder).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -70,6 +71,14 @@ class MemorizationOptions:
         return SearchParams(**{f.name: getattr(self, f.name) for f in fields(SearchParams)})
 
 
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 class MemorizationCheck(Check):
     name = "memorization"
     version = "1"
@@ -91,12 +100,16 @@ class MemorizationCheck(Check):
             except IndexFileError as exc:
                 raise ConfigError(str(exc)) from None
         self._search: NearCopySearch | None = None
+        self._index_sha256: str | None = None
 
     def params(self) -> dict[str, Any]:
         d = dict(super().params())
         if self.index is not None:
             d["index_items"] = len(self.index)
             d["index_families"] = list(self.index.families)
+            if self._index_sha256 is None:  # hashed when described (main process), not per worker
+                self._index_sha256 = _file_sha256(self.options.index)
+            d["index_sha256"] = self._index_sha256
         return d
 
     def models(self) -> list[dict[str, Any]]:

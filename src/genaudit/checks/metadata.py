@@ -129,6 +129,7 @@ class MetadataCheck(Check):
     version = "1"
     description = "format, size, mode and AI-generation markers in the file"
     Options = MetadataOptions
+    needs_pixels = False
 
     def run(self, image: LoadedImage) -> CheckResult:
         meta = image.metadata

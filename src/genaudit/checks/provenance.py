@@ -32,6 +32,7 @@ class ProvenanceCheck(Check):
     version = "1"
     description = "C2PA manifest: no manifest / valid-trusted / valid-untrusted / invalid, and its AI claims"
     Options = ProvenanceOptions
+    needs_pixels = False
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

@@ -100,6 +100,8 @@ class Progress:
 def print_summary(report: Any, report_dir: str, formats: tuple[str, ...]) -> None:
     s = report.summary
     parts = [f"{s.files} files", f"{s.ok} ok", f"{s.errors} file errors", f"{s.with_findings} with findings"]
+    if s.ignored:
+        parts.append(f"{s.ignored} ignored (not images)")
     click.echo(f"genaudit: scanned {', '.join(parts)} in {report.run.duration_s:.1f} s"
                + (f" ({report.run.resumed_files} reused from the previous run)" if report.run.resumed_files else ""),
                err=True)

@@ -11,7 +11,7 @@ import warnings
 from .. import errors as E
 from ..results import FileWarning, ImageInfo
 from .convert import _to_rgb, alpha_of
-from .image import LoadedImage, LoadLimits
+from .image import ImageMetadata, LoadedImage, LoadLimits, NoPixels
 from .metadata import _ORIENTATION_OPS, _extract_metadata
 from .sniff import _ALL_IMAGE_EXTENSIONS, _EXTENSIONS, SUPPORTED_FORMATS, _describe_non_image, sniff_format
 
@@ -153,15 +153,73 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
         rgb = rgb.transpose(op)
         if alpha is not None:
             alpha = np.asarray(Image.fromarray(alpha).transpose(op))
-    warns: list[FileWarning] = []
-    if path is not None:
-        ext = os.path.splitext(path)[1].lower()
-        if ext and ext not in _EXTENSIONS[fmt]:
-            what = "an image extension" if ext in _ALL_IMAGE_EXTENSIONS else "not an image extension"
-            warns.append(FileWarning(E.EXTENSION_MISMATCH,
-                                     f"named {ext} ({what}) but the content is {sniffed.description}"))
     info = ImageInfo(
         format=fmt, width=rgb.width, height=rgb.height, original_mode=original_mode, bit_depth=depth,
-        n_frames=n_frames, has_alpha=has_alpha, exif_orientation=orientation, warnings=tuple(warns))
+        n_frames=n_frames, has_alpha=has_alpha, exif_orientation=orientation,
+        warnings=_extension_warnings(path, fmt, sniffed.description))
     return LoadedImage(pil=rgb, info=info, sha256=sha, size_bytes=len(data), path=path, raw=data,
                        metadata=metadata, alpha=alpha)
+
+
+def _extension_warnings(path: str | None, fmt: str, description: str) -> tuple[FileWarning, ...]:
+    ext = os.path.splitext(path)[1].lower() if path is not None else ""
+    if not ext or ext in _EXTENSIONS[fmt]:
+        return ()
+    what = "an image extension" if ext in _ALL_IMAGE_EXTENSIONS else "not an image extension"
+    return (FileWarning(E.EXTENSION_MISMATCH, f"named {ext} ({what}) but the content is {description}"),)
+
+
+#: decoding errors after which a file's bytes were parsed and are worth reading without pixels
+VIEWABLE_ERRORS = (E.CORRUPT, E.TRUNCATED)
+
+
+def undecoded_view(data: bytes, error: E.ImageLoadError, *, path: str | None = None,
+                   limits: LoadLimits = LoadLimits(), sha256: str | None = None) -> LoadedImage | None:  # noqa: B008
+    """The bytes-only view of a file :func:`decode_bytes` refused with ``error``, for the checks
+    that read bytes, not pixels (metadata, C2PA provenance); None when there is none.
+
+    Only ``corrupt`` and ``truncated`` files get one: their container was recognised and parsed up
+    to the damage. Limits (``too_large``, ``file_too_large``), unsupported formats and files that are
+    not images get none: nothing of them is parsed. ``info`` and ``metadata`` hold what Pillow
+    reads from the header without decoding pixels (size 0×0, mode ``unknown`` when not even the
+    header parses); ``pil`` is :class:`~genaudit.io.image.NoPixels` and ``decoded`` is False.
+
+    >>> import numpy as np
+    >>> from genaudit.io import encode_png
+    >>> png = encode_png(np.zeros((4, 6), np.uint8), {"Software": "demo"})
+    >>> i = png.index(b"IDAT") + 4  # the first byte of the compressed pixels: damaged, file complete
+    >>> bad = png[:i] + bytes([png[i] ^ 0xFF]) + png[i + 1:]
+    >>> try:
+    ...     decode_bytes(bad)
+    ... except E.ImageLoadError as exc:
+    ...     code, view = exc.code, undecoded_view(bad, exc)
+    >>> code, view.decoded, view.info.width, view.info.height, view.metadata.text
+    ('corrupt', False, 6, 4, {'Software': 'demo'})
+    """
+    sniffed = sniff_format(data[:64])
+    if error.code not in VIEWABLE_ERRORS or sniffed is None or not sniffed.supported:
+        return None
+    import io as _io
+
+    from PIL import Image
+
+    fmt = sniffed.name
+    width = height = depth = 0
+    mode, metadata, orientation, alpha = "unknown", ImageMetadata(), None, False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(_io.BytesIO(data), formats=[SUPPORTED_FORMATS[fmt]]) as im:
+                (width, height), mode = im.size, im.mode
+                alpha = "A" in mode or "transparency" in im.info
+                depth = (_png_bit_depth(data) if fmt == "png" else None) or (16 if "16" in mode else 8)
+                if 0 < width * height <= limits.max_pixels:  # reading late PNG chunks decodes again
+                    metadata, orientation = _extract_metadata(im, data)
+        except Exception:  # noqa: BLE001 - the header is damaged too: the bytes are all there is
+            pass
+    info = ImageInfo(format=fmt, width=width, height=height, original_mode=mode, bit_depth=depth, n_frames=None,
+                     has_alpha=alpha, exif_orientation=orientation,
+                     warnings=_extension_warnings(path, fmt, sniffed.description))
+    return LoadedImage(pil=NoPixels(error.code, error.message), info=info,  # type: ignore[arg-type]
+                       sha256=sha256 or hashlib.sha256(data).hexdigest(), size_bytes=len(data), path=path, raw=data,
+                       metadata=metadata)

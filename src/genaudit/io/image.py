@@ -10,7 +10,7 @@ genaudit.errors.ConfigError: max_pixels and max_file_bytes must be positive
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from .. import errors as E
 from ..results import ImageInfo
@@ -49,12 +49,41 @@ class ImageMetadata:
     has_icc_profile: bool = False
 
 
+class NoPixels:
+    """Stands in for the pixels of a file that could not be decoded (a bytes-only view, see
+    :func:`genaudit.io.decode.undecoded_view`): using it in any way raises the decoding error.
+
+    >>> NoPixels("corrupt", "cannot decode PNG data").width
+    Traceback (most recent call last):
+    ...
+    genaudit.errors.ImageLoadError: corrupt: the image could not be decoded: cannot decode PNG data
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+
+    def _fail(self) -> E.ImageLoadError:
+        return E.ImageLoadError(self.code, f"the image could not be decoded: {self.message}")
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise self._fail()
+
+    def __array__(self, *args: object, **kwargs: object) -> NoReturn:
+        raise self._fail()
+
+    def __repr__(self) -> str:
+        return f"<pixels not decoded: {self.code}>"
+
+
 @dataclass
 class LoadedImage:
     """A decoded image: RGB pixels plus what is known about the file it came from.
 
     ``pil`` is an RGB ``PIL.Image``; ``array`` the same pixels as an (H, W, 3) uint8 array.
-    ``raw`` is the file's bytes (empty for in-memory images).
+    ``raw`` is the file's bytes (empty for in-memory images). For a file whose pixels could not be
+    decoded, checks that read bytes only get a view whose ``pil`` is :class:`NoPixels`
+    (``decoded`` is False): its ``info`` comes from the header and ``metadata`` from what Pillow
+    parsed without the pixels.
     """
 
     pil: Image.Image
@@ -67,6 +96,11 @@ class LoadedImage:
     alpha: np.ndarray | None = field(default=None, repr=False)
     """The original alpha channel (uint8, H×W) when the image had one; ``pil`` is composited."""
     _array: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def decoded(self) -> bool:
+        """False for the bytes-only view of a file whose pixels could not be decoded."""
+        return not isinstance(self.pil, NoPixels)
 
     @property
     def is_grey(self) -> bool:

@@ -6,6 +6,7 @@ Sniffed(name='gif', supported=True, description='GIF')
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 #: formats genaudit decodes, by sniffed name -> Pillow plugin name
@@ -21,8 +22,21 @@ _EXTENSIONS: dict[str, tuple[str, ...]] = {
     "bmp": (".bmp", ".dib"),
     "tiff": (".tif", ".tiff"),
 }
+#: every extension that names an image, decoded or not (folder walks never ignore these files)
 _ALL_IMAGE_EXTENSIONS = {e for v in _EXTENSIONS.values() for e in v} | {
-    ".heic", ".heif", ".avif", ".jp2", ".j2k", ".jxl", ".ico", ".psd", ".svg", ".qoi", ".tga"}
+    ".heic", ".heif", ".avif", ".jp2", ".j2k", ".jpf", ".jpx", ".jxl", ".jxr", ".wdp", ".ico", ".cur", ".icns",
+    ".psd", ".svg", ".svgz", ".qoi", ".tga", ".pcx", ".ppm", ".pgm", ".pbm", ".pnm", ".pfm", ".exr", ".hdr",
+    ".dds", ".xcf", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".raw", ".mpo"}
+
+
+def named_as_image(path: str) -> bool:
+    """Does the file name have an image extension, or none (a file that could be anything)?
+
+    >>> [named_as_image(p) for p in ("a.PNG", "x/README", "notes.txt", "photo.heic", ".hidden")]
+    [True, True, False, True, True]
+    """
+    ext = os.path.splitext(path)[1].lower()
+    return not ext or ext in _ALL_IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .. import errors as E
 from ..results import FileError
+from .sniff import named_as_image, sniff_format
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,33 @@ def _excluded(rel: str, name: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
 
 
+def _read_head(path: str, n: int = 64) -> bytes | None:
+    """The first ``n`` bytes of a regular file, or None when they cannot be read (never blocks)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, n)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _not_an_image(path: str, st: os.stat_result) -> bool:
+    """A walked file that is neither named nor sniffed as an image: not an image extension, and
+    its first bytes readable and no image format's. A file that cannot be read is not judged."""
+    if named_as_image(path) or not stat.S_ISREG(st.st_mode):
+        return False
+    head = _read_head(path)
+    return head is not None and sniff_format(head) is None
+
+
 def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[str] = (),
-                exclude_dirs: Sequence[str] = ()) -> Iterator[InputItem]:
+                exclude_dirs: Sequence[str] = (), ignored: list[str] | None = None) -> Iterator[InputItem]:
     """Yield every file under ``paths`` exactly once, in a stable (sorted) order.
 
     Directories are walked recursively. Symbolic links to directories are followed unless they
@@ -34,6 +60,12 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[st
     ``symlink_loop``; broken links are reported as ``broken_symlink``. ``exclude`` holds glob
     patterns matched against the path relative to its root and against the bare name.
     ``exclude_dirs`` are directories (e.g. the report directory) that are never entered.
+
+    With an ``ignored`` list, files found in folders that are neither named nor sniffed as images
+    (``README.md``, ``meta.json``, ``signer.key``: an extension that is no image's, and leading
+    bytes of no image format) are not yielded; their paths are added to ``ignored`` when the
+    iteration ends. A file with an image extension or none is always yielded, and so is every
+    path given in ``paths`` itself, whatever it holds.
 
     >>> import os, tempfile
     >>> from pathlib import Path
@@ -43,8 +75,15 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[st
     ...     items = list(iter_inputs([d, os.path.join(d, "missing.png")], exclude=["*.txt"]))
     >>> [(os.path.basename(i.path), i.error.code if i.error else None) for i in items]
     [('a.png', None), ('b.png', None), ('missing.png', 'not_found')]
+    >>> ignored: list[str] = []
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = Path(d, "a.png").write_bytes(b"x"), Path(d, "README.md").write_text("# notes")
+    ...     names = [os.path.basename(i.path) for i in iter_inputs([d], ignored=ignored)]
+    >>> names, [os.path.basename(p) for p in ignored]
+    (['a.png'], ['README.md'])
     """
     seen: set[str] = set()
+    skipped: dict[str, str] = {}  # files ignored in walks, by absolute path
     skip_dirs: set[tuple[int, int]] = set()
     for d in exclude_dirs:
         try:
@@ -57,7 +96,15 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[st
         key = os.path.abspath(path)
         if key not in seen:
             seen.add(key)
+            skipped.pop(key, None)  # named on its own after a walk ignored it: reported
             yield InputItem(path, error)
+
+    def emit_walked(path: str, st: os.stat_result) -> Iterator[InputItem]:
+        key = os.path.abspath(path)
+        if ignored is not None and key not in seen and (key in skipped or _not_an_image(path, st)):
+            skipped[key] = path
+            return
+        yield from emit(path)
 
     def list_dir(top: str) -> list[os.DirEntry[str]] | FileError:
         try:
@@ -108,7 +155,7 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[st
                 yield from emit(entry.path, error)
                 continue
             if not stat.S_ISDIR(st.st_mode):
-                yield from emit(entry.path)
+                yield from emit_walked(entry.path, st)
                 continue
             key = (st.st_dev, st.st_ino)
             if key in skip_dirs:
@@ -147,3 +194,5 @@ def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[st
             yield from walk(p, (st.st_dev, st.st_ino))
         else:
             yield from emit(p)
+    if ignored is not None:
+        ignored.extend(skipped.values())

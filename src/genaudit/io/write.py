@@ -1,9 +1,60 @@
-"""Writing files: PNG encoding with text chunks, and atomic writes (temporary file + rename)."""
+"""Writing files: PNG encoding with text chunks, and atomic writes (temporary file + rename).
+
+Files genaudit writes (reports, released and signed images, indexes) get the mode an ordinary
+``open(path, "w")`` would give them: ``0o666`` less the user's umask (:func:`new_file_mode`).
+Key files are the exception: they are written 0600 by their own writers.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
+
+
+def _umask_from_proc() -> int | None:
+    """The umask as Linux (4.7+) reports it in ``/proc/self/status``, or None where it does not."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _umask_by_setting() -> int:
+    """Read the umask the only portable way: set it and set it back (briefly process-wide)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+# Where /proc cannot tell, the umask is read once, here: ``os.umask`` changes a process-wide
+# setting, and another thread creating a file between the two calls would get the wrong mode.
+# Importing this module normally happens before a program starts threads.
+_proc_umask = _umask_from_proc()
+_UMASK_AT_IMPORT: int = _umask_by_setting() if _proc_umask is None else _proc_umask
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it: from ``/proc/self/status`` on Linux (so a
+    later ``os.umask`` call is seen), else the value it had when :mod:`genaudit.io` was imported.
+
+    >>> 0 <= current_umask() <= 0o777
+    True
+    """
+    mask = _umask_from_proc()
+    return _UMASK_AT_IMPORT if mask is None else mask
+
+
+def new_file_mode() -> int:
+    """The mode of a new, non-secret file: ``0o666 & ~umask`` (0644 under the usual umask 022).
+
+    >>> new_file_mode() == 0o666 & ~current_umask()
+    True
+    """
+    return 0o666 & ~current_umask()
 
 
 def encode_png(image: Any, text: dict[str, str] | None = None) -> bytes:
@@ -30,7 +81,8 @@ def encode_png(image: Any, text: dict[str, str] | None = None) -> bytes:
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so a
-    crash never leaves a half-written file. Creates the folder. Returns the path.
+    crash never leaves a half-written file. Creates the folder. The file gets
+    :func:`new_file_mode` (the temporary file starts 0600). Returns the path.
 
     >>> import os, tempfile
     >>> from pathlib import Path
@@ -46,6 +98,10 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(p)[1], dir=d)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, new_file_mode())
+        else:  # pragma: no cover - Windows before Python 3.13
+            os.chmod(tmp, new_file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, p)

@@ -114,6 +114,7 @@ def write_dev_chain(directory: str, chain: DevChain | None = None) -> dict[str, 
     with open(paths["chain"], "wb") as fh:
         fh.write(chain.chain_pem)
     fd = os.open(paths["key"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when overwriting a key file that had a wider mode
     with os.fdopen(fd, "wb") as fh:
         fh.write(chain.private_key_pem)
     with open(os.path.join(directory, "README.txt"), "w", encoding="utf-8") as fh:

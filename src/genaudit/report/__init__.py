@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
+from ..io.write import write_atomic
 from ..results import ScanReport
 from .json import JsonFormatter
 from .markdown import MarkdownFormatter
@@ -28,23 +28,25 @@ def render(report: ScanReport, fmt: str) -> str:
 
 
 def write_reports(report: ScanReport, directory: str | os.PathLike[str], formats: Iterable[str]) -> dict[str, str]:
-    """Write ``report.<ext>`` for each format into ``directory`` (atomically). Returns format → path."""
+    """Write ``report.<ext>`` for each format into ``directory`` (atomically, with the mode the
+    user's umask gives new files: :func:`genaudit.io.write_atomic`). Returns format → path.
+
+    A file that cannot be written (disk full, permissions) raises :class:`~genaudit.errors.OutputError`
+    naming it; the report it would have replaced is left as it was.
+    """
     d = os.fspath(directory)
-    os.makedirs(d, exist_ok=True)
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as exc:
+        raise OutputError.from_os_error(d, exc) from None
     written = {}
     for fmt in formats:
         text = render(report, fmt)
         target = os.path.join(d, f"report.{FORMATTERS[fmt].extension}")
-        fd, tmp = tempfile.mkstemp(prefix=".report-", dir=d)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
-                fh.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        written[fmt] = target
+            written[fmt] = write_atomic(target, text.encode("utf-8", errors="backslashreplace"))
+        except OSError as exc:
+            raise OutputError.from_os_error(target, exc) from None
     return written
 
 

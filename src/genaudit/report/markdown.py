@@ -45,6 +45,8 @@ class MarkdownFormatter:
             "Inputs: " + ", ".join(f"`{p}`" for p in report.inputs),
             "",
             *_table(["files", "ok", "file errors", "with findings"], [[s.files, s.ok, s.errors, s.with_findings]]),
+            *(["", f"Ignored {s.ignored} file(s) found in folders that are not images, e.g. "
+                   + ", ".join(f"`{p}`" for p in s.ignored_examples) + "."] if s.ignored else []),
             "",
             "## Checks",
             "",

@@ -74,6 +74,7 @@ def save_key(key: WatermarkKey, path: str | os.PathLike[str], *, overwrite: bool
            "created": datetime.now(UTC).isoformat(timespec="seconds"), "secret": key.secret.hex()}
     os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when overwriting a file that had a wider mode
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=2)
         fh.write("\n")
