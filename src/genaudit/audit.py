@@ -117,20 +117,37 @@ class Auditor:
     def audit_image(self, image: Any) -> ImageAudit:
         """Audit one in-memory image (``PIL.Image``, array, encoded bytes or a path).
 
-        A path or bytes that cannot be decoded gives an ``ImageAudit`` with ``status == "error"``.
+        Never raises for a bad input: an object that is not an image, a path or bytes that
+        cannot be decoded, or an input over ``max_pixels`` / ``max_file_bytes`` gives an
+        ``ImageAudit`` with ``status == "error"`` and a coded :class:`~genaudit.results.FileError`.
+
+        >>> audit = Auditor(checks=("metadata",)).audit_image(42)
+        >>> audit.status, audit.error.code, audit.error.message
+        ('error', 'invalid_input', 'expected a PIL image, a numpy array, encoded image bytes or a path; got int')
         """
         return self.audit_images([image])[0]
 
     def audit_images(self, images: Iterable[Any]) -> list[ImageAudit]:
-        """Audit several in-memory images in one batch (checks batch their model inference)."""
+        """Audit several in-memory images in one batch (checks batch their model inference).
+
+        One ``ImageAudit`` per input, in input order; a bad input becomes its own error entry
+        (see :meth:`audit_image`) and the others are audited as usual. The limits of the
+        configuration apply to every input as they do to files in a scan.
+        """
+        limits = self._engine.limits
         out: list[ImageAudit | None] = []
         loaded: list[tuple[int, LoadedImage]] = []
         for i, obj in enumerate(images):
-            path = os.fspath(obj) if isinstance(obj, str | os.PathLike) else None
+            path = None
             try:
-                im = load_any(obj)
+                if isinstance(obj, str | os.PathLike):
+                    path = os.fspath(obj)
+                im = load_any(obj, limits=limits)
             except E.ImageLoadError as exc:
                 out.append(ImageAudit.failed(path, FileError(exc.code, exc.message)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad input never fails the batch
+                out.append(ImageAudit.failed(path, FileError(E.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")))
                 continue
             out.append(None)
             loaded.append((i, im))

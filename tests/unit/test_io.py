@@ -215,8 +215,9 @@ def test_in_memory_images() -> None:
     assert (f.array == 128).all()
     rgba = load_pil(Image.new("RGBA", (4, 4), (0, 0, 255, 0)))
     assert rgba.info.has_alpha and (rgba.array == 255).all()
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(E.ImageLoadError, match="shape") as info:
         load_array(np.zeros((4, 4, 2), np.uint8))
+    assert info.value.code == E.INVALID_INPUT
     # The same pixels give the same sha256, different pixels a different one.
     assert load_array(np.zeros((4, 4), np.uint8)).sha256 == load_array(np.zeros((4, 4), np.uint8)).sha256
     assert load_array(np.zeros((4, 4), np.uint8)).sha256 != load_array(np.ones((4, 4), np.uint8)).sha256

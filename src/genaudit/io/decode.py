@@ -52,8 +52,9 @@ def _classify_decode_error(fmt: str, data: bytes, exc: BaseException, limits: Lo
         return E.ImageLoadError(E.TOO_LARGE, "decoding ran out of memory")
     if "too large" in msg.lower() and "decompressed" in msg.lower():
         return E.ImageLoadError(E.TOO_LARGE, f"a metadata chunk decompresses to more than allowed ({msg})")
-    if any(h in msg for h in _TRUNCATION_HINTS) or _looks_truncated(fmt, data):
-        return E.ImageLoadError(E.TRUNCATED, f"{fmt.upper()} data ends early ({len(data):,} bytes; {msg})")
+    if any(h in msg for h in _TRUNCATION_HINTS) or (data and _looks_truncated(fmt, data)):
+        size = f"{len(data):,} bytes; " if data else ""
+        return E.ImageLoadError(E.TRUNCATED, f"{fmt.upper()} data ends early ({size}{msg})")
     return E.ImageLoadError(E.CORRUPT, f"cannot decode {fmt.upper()} data: {msg}")
 
 
