@@ -17,6 +17,7 @@ from .sniff import _ALL_IMAGE_EXTENSIONS, _EXTENSIONS, SUPPORTED_FORMATS, _descr
 
 _TRUNCATION_HINTS = ("truncated", "Truncated", "unexpected end", "EOF", "end of file", "not enough data",
                      "buffer is not large enough", "incomplete")
+_OBJECT_REPR = re.compile(r" ?<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
 def _looks_truncated(fmt: str, data: bytes) -> bool:
@@ -38,7 +39,9 @@ def _looks_truncated(fmt: str, data: bytes) -> bool:
 def _classify_decode_error(fmt: str, data: bytes, exc: BaseException, limits: LoadLimits) -> E.ImageLoadError:
     from PIL import Image
 
-    msg = str(exc) or type(exc).__name__
+    # Pillow names the file object it read ("<_io.BytesIO object at 0x7f...>"): an address that
+    # changes from run to run has no place in a report.
+    msg = _OBJECT_REPR.sub("", str(exc)) or type(exc).__name__
     if isinstance(exc, Image.DecompressionBombError):
         m = re.search(r"\((\d+) pixels\)", msg)
         n = int(m.group(1)) if m else None
