@@ -23,6 +23,7 @@ The parts live in their own modules: :mod:`genaudit.engine` (what a process does
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from . import errors as E
 from ._version import __version__
@@ -54,7 +55,11 @@ from .results import (
 ProgressCallback = Callable[[int, int], None]
 
 # The report's ``config`` holds what determines the results; these only change how a run goes.
-_RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "quiet", "report_dir")
+_RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "report_dir")
+
+
+class _Default(enum.Enum):
+    CONFIG = "the configuration's report_dir"
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,15 +164,20 @@ class Auditor:
 
     # -- scanning ------------------------------------------------------------------------------
     def scan(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-             report_dir: str | os.PathLike[str] | None = None,
+             report_dir: str | os.PathLike[str] | Literal[_Default.CONFIG] | None = _Default.CONFIG,
              progress: ProgressCallback | None = None) -> ScanReport:
         """Scan files and folders. Returns the :class:`~genaudit.results.ScanReport`.
 
-        With ``report_dir``, results stream to ``report_dir/results.jsonl`` as files finish,
-        ``resume`` (in the config) reuses finished files, and the reports named by
-        ``config.formats`` are written there at the end.
+        The same scan as ``genaudit scan``: results stream to ``results.jsonl`` in the report
+        directory as files finish, ``resume`` (in the config) reuses finished files, and the
+        reports named by ``config.formats`` are written there at the end. The report directory is
+        ``config.report_dir`` (default ``genaudit-report``, like the CLI), unless ``report_dir``
+        is given for this call; ``None`` (here or in the config) writes nothing and keeps the scan
+        in memory. ``progress(done, total)`` is called as files finish; nothing is printed.
         """
         cfg = self.config
+        if report_dir is _Default.CONFIG:
+            report_dir = cfg.report_dir
         started, t0 = _now(), time.perf_counter()
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
@@ -176,7 +186,7 @@ class Auditor:
             raise ConfigError("no input paths given")
         rdir = os.fspath(report_dir) if report_dir is not None else None
         if cfg.resume and rdir is None:
-            raise ConfigError("resume needs a report directory")
+            raise ConfigError("resume needs a report directory (report_dir is None)")
         items = list(iter_inputs(inputs, exclude=cfg.exclude, exclude_dirs=[rdir] if rdir else []))
         total = len(items)
         fingerprint = self.fingerprint()
@@ -268,7 +278,9 @@ class Auditor:
 
 
 def scan(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-         config: AuditConfig | None = None, report_dir: str | os.PathLike[str] | None = None,
-         progress: ProgressCallback | None = None, **overrides: Any) -> ScanReport:
-    """Scan ``paths`` with ``config`` (or defaults) and keyword overrides; see :meth:`Auditor.scan`."""
-    return Auditor(config, **overrides).scan(paths, report_dir=report_dir, progress=progress)
+         config: AuditConfig | None = None, progress: ProgressCallback | None = None,
+         **overrides: Any) -> ScanReport:
+    """Scan ``paths`` with ``config`` (or defaults) and keyword overrides of its settings; see
+    :meth:`Auditor.scan`. ``genaudit.scan(path, resume=True)`` is ``genaudit scan PATH --resume``:
+    both write to and resume from ``./genaudit-report``; ``report_dir=None`` writes nothing."""
+    return Auditor(config, **overrides).scan(paths, progress=progress)
