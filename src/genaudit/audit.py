@@ -89,6 +89,15 @@ class Auditor:
     ``Auditor(config)`` or ``Auditor(checks=("metadata",), jobs=2, ...)`` (keyword arguments
     override the config). Construction validates the configuration: unknown checks or options
     raise :class:`~genaudit.errors.ConfigError` at once, not half way through a scan.
+
+    **Threads.** One Auditor may be shared by any number of threads calling :meth:`audit_image`
+    / :meth:`audit_images` (a moderation service): each call gives what it gives on one thread.
+    Decoding changes no process-wide state (``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is never
+    touched, yet no partial image is ever decoded; warnings are silenced for the decoding thread
+    only), each check's ``setup`` runs once however many threads race to it, and a check that
+    does not declare itself ``thread_safe`` runs on one thread at a time. Concurrent :meth:`scan`
+    calls are safe too when they write to different report directories. A ``PIL.Image`` passed
+    in must not be used by another thread during the call, as with any Pillow image.
     """
 
     def __init__(self, config: AuditConfig | None = None, **overrides: Any) -> None:

@@ -129,6 +129,7 @@ class MetadataCheck(Check):
     version = "1"
     description = "format, size, mode and AI-generation markers in the file"
     Options = MetadataOptions
+    thread_safe = True  # pure functions of the decoded metadata and bytes
 
     def run(self, image: LoadedImage) -> CheckResult:
         meta = image.metadata

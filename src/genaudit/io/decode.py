@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import warnings
 
 from .. import errors as E
 from ..results import FileWarning, ImageInfo
 from .convert import _to_rgb, alpha_of
 from .image import LoadedImage, LoadLimits
 from .metadata import _ORIENTATION_OPS, _extract_metadata
+from .pillow import load_strict, quiet_warnings
 from .sniff import _ALL_IMAGE_EXTENSIONS, _EXTENSIONS, SUPPORTED_FORMATS, _describe_non_image, sniff_format
 
 _TRUNCATION_HINTS = ("truncated", "Truncated", "unexpected end", "EOF", "end of file", "not enough data",
@@ -86,7 +86,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
     genaudit.errors.ImageLoadError: not_an_image: the content is a PDF document, not an image
     """
     import numpy as np
-    from PIL import Image, ImageFile, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise E.ImageLoadError(E.EMPTY_FILE, "the file is empty (0 bytes)")
@@ -101,8 +101,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
     sha = sha256 or hashlib.sha256(data).hexdigest()
     import io as _io
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():  # this thread's warnings only: catch_warnings is process-wide
         try:
             im = Image.open(_io.BytesIO(data), formats=[SUPPORTED_FORMATS[fmt]])
         except UnidentifiedImageError as exc:
@@ -121,14 +120,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
                     f"image declares {w:,}×{h:,} = {w * h:,} pixels, over the limit of {limits.max_pixels:,}"
                     " (max_pixels): refused before decoding")
             original_mode = im.mode
-            prev = ImageFile.LOAD_TRUNCATED_IMAGES
-            if prev:  # never decode a partial image silently, whatever the caller set globally
-                ImageFile.LOAD_TRUNCATED_IMAGES = False
-            try:
-                im.load()
-            finally:
-                if prev:
-                    ImageFile.LOAD_TRUNCATED_IMAGES = prev
+            load_strict(im)  # never a partial image, whatever ImageFile.LOAD_TRUNCATED_IMAGES says
             metadata, orientation = _extract_metadata(im, data)
             rgb, has_alpha, depth = _to_rgb(im)
             alpha = alpha_of(im) if has_alpha else None

@@ -26,6 +26,7 @@ from .convert import _to_rgb, alpha_of
 from .decode import _classify_decode_error, decode_bytes
 from .image import LoadedImage, LoadLimits
 from .metadata import _extract_metadata
+from .pillow import load_strict, quiet_warnings
 from .read import open_image
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,25 +70,26 @@ def load_pil(image: Image.Image, *, path: str | None = None, limits: LoadLimits 
         raise E.ImageLoadError(E.INVALID_INPUT, f"the PIL image is empty ({width}×{height} pixels)")
     _check_pixels(width, height, lim)
     fmt = (image.format or "image").lower()
-    try:
-        image.load()
-    except ValueError as exc:
-        if "closed" in str(exc):
-            raise E.ImageLoadError(E.INVALID_INPUT, "the PIL image is closed") from None
-        raise _classify_decode_error(fmt, b"", exc, lim) from None
-    except Exception as exc:  # noqa: BLE001 - a lazily opened image whose data is broken
-        raise _classify_decode_error(fmt, b"", exc, lim) from None
-    try:
-        rgb, has_alpha, depth = _to_rgb(image)
-        alpha = alpha_of(image) if has_alpha else None
-        if rgb is image:
-            rgb = image.copy()
-        rgb = rgb.convert("RGB") if rgb.mode != "RGB" else rgb
-        meta, _ = _extract_metadata(image, b"")
-    except Exception as exc:  # noqa: BLE001 - e.g. a mode Pillow cannot convert to RGB
-        raise E.ImageLoadError(E.INVALID_INPUT, f"cannot convert a PIL image in mode {image.mode} to RGB:"
-                                                f" {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                               ) from None
+    with quiet_warnings():
+        try:
+            load_strict(image)  # never a partial image, like files
+        except ValueError as exc:
+            if "closed" in str(exc):
+                raise E.ImageLoadError(E.INVALID_INPUT, "the PIL image is closed") from None
+            raise _classify_decode_error(fmt, b"", exc, lim) from None
+        except Exception as exc:  # noqa: BLE001 - a lazily opened image whose data is broken
+            raise _classify_decode_error(fmt, b"", exc, lim) from None
+        try:
+            rgb, has_alpha, depth = _to_rgb(image)
+            alpha = alpha_of(image) if has_alpha else None
+            if rgb is image:
+                rgb = image.copy()
+            rgb = rgb.convert("RGB") if rgb.mode != "RGB" else rgb
+            meta, _ = _extract_metadata(image, b"")
+        except Exception as exc:  # noqa: BLE001 - e.g. a mode Pillow cannot convert to RGB
+            raise E.ImageLoadError(E.INVALID_INPUT, f"cannot convert a PIL image in mode {image.mode} to RGB:"
+                                                    f" {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                   ) from None
     sha = _pixel_sha256(rgb)
     info = ImageInfo(format="memory", width=rgb.width, height=rgb.height, original_mode=image.mode,
                      bit_depth=depth, n_frames=1, has_alpha=has_alpha)
