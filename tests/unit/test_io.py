@@ -248,3 +248,31 @@ def test_decode_errors_are_the_same_from_run_to_run() -> None:
         messages.add(info.value.message)
     assert len(messages) == 1
     assert " at 0x" not in messages.pop()
+
+
+@pytest.mark.parametrize(("fmt", "kw"), [("PNG", {}), ("JPEG", {"quality": 90}), ("JPEG", {"progressive": True}),
+                                         ("GIF", {}), ("BMP", {}), ("TIFF", {}), ("WEBP", {})])
+def test_a_callers_load_truncated_images_changes_no_outcome(fmt: str, kw: dict[str, object],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's process-wide switch for partial images is neither obeyed nor touched: cut or
+    damaged data gets the same outcome (and the same pixels) with the switch on as with it off."""
+    from PIL import ImageFile
+
+    data = encode(photo(5, (96, 64)), fmt, **kw)
+    cases = [data[: len(data) * k // 12] for k in range(1, 12)] + [data]
+    cases += [c[:-1] + bytes([c[-1] ^ 0x55]) + data[len(c):] for c in cases[:-1]]
+
+    def outcomes() -> list[str]:
+        out = []
+        for c in cases:
+            try:
+                out.append(str(decode_bytes(c).array.sum()))
+            except E.ImageLoadError as exc:
+                out.append(exc.code)
+        return out
+
+    off = outcomes()
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    assert outcomes() == off
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+    assert E.TRUNCATED in off and off[11] not in E.ERROR_CODES  # the cuts are refused, the whole file decodes
