@@ -84,7 +84,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     report = genaudit.scan([os.path.join(work, m) for m in args.models.split(",")], checks=("memorization",),
-                           options={"memorization": options}, jobs=1, quiet=True,
+                           options={"memorization": options}, jobs=1,
                            report_dir=os.path.join(work, "report"))
     scan_s = time.perf_counter() - t0
     summary = report.summary.checks["memorization"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -36,6 +37,18 @@ def permissions_enforced() -> bool:
 
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(autouse=True)
+def _no_report_left_in_the_working_directory() -> Iterator[None]:
+    """``genaudit.scan`` writes ``./genaudit-report`` by default, as ``genaudit scan`` does: a test
+    that scans gives ``report_dir=None`` (in memory) or a folder under ``tmp_path``."""
+    path = os.path.join(os.getcwd(), "genaudit-report")
+    existed = os.path.exists(path)
+    yield
+    if not existed and os.path.exists(path):
+        shutil.rmtree(path, ignore_errors=True)
+        pytest.fail(f"the test left {path}: scan with report_dir=None or a folder under tmp_path")
 
 
 @pytest.fixture

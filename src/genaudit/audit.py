@@ -23,6 +23,7 @@ The parts live in their own modules: :mod:`genaudit.engine` (what a process does
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from . import errors as E
 from ._version import __version__
@@ -54,7 +55,11 @@ from .results import (
 ProgressCallback = Callable[[int, int], None]
 
 # The report's ``config`` holds what determines the results; these only change how a run goes.
-_RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "quiet", "report_dir")
+_RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "report_dir")
+
+
+class _Default(enum.Enum):
+    CONFIG = "the configuration's report_dir"
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,6 +89,15 @@ class Auditor:
     ``Auditor(config)`` or ``Auditor(checks=("metadata",), jobs=2, ...)`` (keyword arguments
     override the config). Construction validates the configuration: unknown checks or options
     raise :class:`~genaudit.errors.ConfigError` at once, not half way through a scan.
+
+    **Threads.** One Auditor may be shared by any number of threads calling :meth:`audit_image`
+    / :meth:`audit_images` (a moderation service): each call gives what it gives on one thread.
+    Decoding changes no process-wide state (``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is never
+    touched, yet no partial image is ever decoded; warnings are silenced for the decoding thread
+    only), each check's ``setup`` runs once however many threads race to it, and a check that
+    does not declare itself ``thread_safe`` runs on one thread at a time. Concurrent :meth:`scan`
+    calls are safe too when they write to different report directories. A ``PIL.Image`` passed
+    in must not be used by another thread during the call, as with any Pillow image.
     """
 
     def __init__(self, config: AuditConfig | None = None, **overrides: Any) -> None:
@@ -122,20 +136,37 @@ class Auditor:
     def audit_image(self, image: Any) -> ImageAudit:
         """Audit one in-memory image (``PIL.Image``, array, encoded bytes or a path).
 
-        A path or bytes that cannot be decoded gives an ``ImageAudit`` with ``status == "error"``.
+        Never raises for a bad input: an object that is not an image, a path or bytes that
+        cannot be decoded, or an input over ``max_pixels`` / ``max_file_bytes`` gives an
+        ``ImageAudit`` with ``status == "error"`` and a coded :class:`~genaudit.results.FileError`.
+
+        >>> audit = Auditor(checks=("metadata",)).audit_image(42)
+        >>> audit.status, audit.error.code, audit.error.message
+        ('error', 'invalid_input', 'expected a PIL image, a numpy array, encoded image bytes or a path; got int')
         """
         return self.audit_images([image])[0]
 
     def audit_images(self, images: Iterable[Any]) -> list[ImageAudit]:
-        """Audit several in-memory images in one batch (checks batch their model inference)."""
+        """Audit several in-memory images in one batch (checks batch their model inference).
+
+        One ``ImageAudit`` per input, in input order; a bad input becomes its own error entry
+        (see :meth:`audit_image`) and the others are audited as usual. The limits of the
+        configuration apply to every input as they do to files in a scan.
+        """
+        limits = self._engine.limits
         out: list[ImageAudit | None] = []
         loaded: list[tuple[int, LoadedImage]] = []
         for i, obj in enumerate(images):
-            path = os.fspath(obj) if isinstance(obj, str | os.PathLike) else None
+            path = None
             try:
-                im = load_any(obj)
+                if isinstance(obj, str | os.PathLike):
+                    path = os.fspath(obj)
+                im = load_any(obj, limits=limits)
             except E.ImageLoadError as exc:
                 out.append(ImageAudit.failed(path, FileError(exc.code, exc.message)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad input never fails the batch
+                out.append(ImageAudit.failed(path, FileError(E.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")))
                 continue
             out.append(None)
             loaded.append((i, im))
@@ -147,15 +178,20 @@ class Auditor:
 
     # -- scanning ------------------------------------------------------------------------------
     def scan(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-             report_dir: str | os.PathLike[str] | None = None,
+             report_dir: str | os.PathLike[str] | Literal[_Default.CONFIG] | None = _Default.CONFIG,
              progress: ProgressCallback | None = None) -> ScanReport:
         """Scan files and folders. Returns the :class:`~genaudit.results.ScanReport`.
 
-        With ``report_dir``, results stream to ``report_dir/results.jsonl`` as files finish,
-        ``resume`` (in the config) reuses finished files, and the reports named by
-        ``config.formats`` are written there at the end.
+        The same scan as ``genaudit scan``: results stream to ``results.jsonl`` in the report
+        directory as files finish, ``resume`` (in the config) reuses finished files, and the
+        reports named by ``config.formats`` are written there at the end. The report directory is
+        ``config.report_dir`` (default ``genaudit-report``, like the CLI), unless ``report_dir``
+        is given for this call; ``None`` (here or in the config) writes nothing and keeps the scan
+        in memory. ``progress(done, total)`` is called as files finish; nothing is printed.
         """
         cfg = self.config
+        if report_dir is _Default.CONFIG:
+            report_dir = cfg.report_dir
         started, t0 = _now(), time.perf_counter()
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
@@ -164,7 +200,7 @@ class Auditor:
             raise ConfigError("no input paths given")
         rdir = os.fspath(report_dir) if report_dir is not None else None
         if cfg.resume and rdir is None:
-            raise ConfigError("resume needs a report directory")
+            raise ConfigError("resume needs a report directory (report_dir is None)")
         ignored: list[str] = []
         items = list(iter_inputs(inputs, exclude=cfg.exclude, exclude_dirs=[rdir] if rdir else [], ignored=ignored))
         if not items:
@@ -269,7 +305,9 @@ def _no_images_message(inputs: list[str], n_ignored: int) -> str:
 
 
 def scan(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-         config: AuditConfig | None = None, report_dir: str | os.PathLike[str] | None = None,
-         progress: ProgressCallback | None = None, **overrides: Any) -> ScanReport:
-    """Scan ``paths`` with ``config`` (or defaults) and keyword overrides; see :meth:`Auditor.scan`."""
-    return Auditor(config, **overrides).scan(paths, report_dir=report_dir, progress=progress)
+         config: AuditConfig | None = None, progress: ProgressCallback | None = None,
+         **overrides: Any) -> ScanReport:
+    """Scan ``paths`` with ``config`` (or defaults) and keyword overrides of its settings; see
+    :meth:`Auditor.scan`. ``genaudit.scan(path, resume=True)`` is ``genaudit scan PATH --resume``:
+    both write to and resume from ``./genaudit-report``; ``report_dir=None`` writes nothing."""
+    return Auditor(config, **overrides).scan(paths, progress=progress)

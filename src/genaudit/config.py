@@ -26,6 +26,12 @@ from .suggest import did_you_mean
 
 DEFAULT_CHECKS: tuple[str, ...] = ("metadata", "phash")
 REPORT_FORMATS: tuple[str, ...] = ("json", "md")
+DEFAULT_REPORT_DIR = "genaudit-report"
+
+#: ``[tool.genaudit]`` keys that only the command line reads: how it shows a scan, not what the
+#: scan does (the Python API never prints). :meth:`AuditConfig.from_pyproject` leaves them to
+#: :func:`read_cli_settings`; passing one to :class:`AuditConfig` is an error that says so.
+CLI_SETTINGS: dict[str, bool] = {"quiet": False}
 
 
 def _as_tuple(value: Any, what: str) -> tuple[str, ...]:
@@ -62,11 +68,13 @@ class AuditConfig:
     batch_size: int = 16
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-    report_dir: str = "genaudit-report"
+    report_dir: str | None = DEFAULT_REPORT_DIR
+    """Where ``results.jsonl`` and the reports go, for the CLI and :meth:`genaudit.Auditor.scan`
+    alike (relative paths from the working directory). None: the scan stays in memory (nothing
+    written, so no ``resume``)."""
     formats: tuple[str, ...] = ("json", "md")
     fail_on: tuple[str, ...] = ("findings", "errors")
     resume: bool = False
-    quiet: bool = False
     exclude: tuple[str, ...] = ()
     """Glob patterns (relative path or file name) left out of directory walks."""
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -91,6 +99,10 @@ class AuditConfig:
                                   f" choose from {', '.join(FAIL_ON_CHOICES)}")
         if "never" in self.fail_on and len(self.fail_on) > 1:
             raise ConfigError("--fail-on never cannot be combined with other values")
+        if self.report_dir is not None:
+            if not isinstance(self.report_dir, str | os.PathLike) or not os.fspath(self.report_dir):
+                raise ConfigError(f"report_dir must be a directory path or None, got {self.report_dir!r}")
+            object.__setattr__(self, "report_dir", os.fspath(self.report_dir))
         object.__setattr__(self, "jobs", _as_int(self.jobs, "jobs", 0))
         object.__setattr__(self, "batch_size", _as_int(self.batch_size, "batch_size", 1))
         object.__setattr__(self, "max_pixels", _as_int(self.max_pixels, "max_pixels", 1))
@@ -117,6 +129,7 @@ class AuditConfig:
         """A copy with ``changes`` applied (validated like the original)."""
         names = [f.name for f in fields(self)]
         for k in changes:
+            _refuse_cli_setting(k)
             if k not in names:
                 raise ConfigError(f"unknown setting {k!r}{did_you_mean(k, names)}")
         return replace(self, **changes)
@@ -131,6 +144,7 @@ class AuditConfig:
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             k = aliases.get(key, key.replace("-", "_"))
+            _refuse_cli_setting(k)
             if k not in names:
                 raise ConfigError(f"unknown setting {key!r} in {source}{did_you_mean(k, names)}")
             kwargs[k] = value
@@ -147,18 +161,7 @@ class AuditConfig:
     def from_pyproject(cls, path: str | os.PathLike[str], *, base: AuditConfig | None = None) -> AuditConfig:
         """Read ``[tool.genaudit]`` from a pyproject.toml (missing table → defaults)."""
         p = os.fspath(path)
-        try:
-            with open(p, "rb") as fh:
-                doc = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"config file {p} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p} is not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read {p}: {exc.strerror or exc}") from None
-        table = doc.get("tool", {}).get("genaudit", {})
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"[tool.genaudit] in {p} must be a table")
+        table = {k: v for k, v in _read_table(p).items() if k not in CLI_SETTINGS}
         return cls.from_mapping(table, source=f"[tool.genaudit] in {p}", base=base)
 
     @classmethod
@@ -170,6 +173,7 @@ class AuditConfig:
         return cls()
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as plain data (``from_mapping`` reads it back)."""
         return {
             "checks": list(self.checks),
             "jobs": self.jobs,
@@ -183,3 +187,49 @@ class AuditConfig:
             "exclude": list(self.exclude),
             "options": {k: dict(v) for k, v in self.options.items()},
         }
+
+
+def _refuse_cli_setting(key: str) -> None:
+    if key in CLI_SETTINGS:
+        raise ConfigError(f"{key!r} is a setting of the command line (genaudit scan --{key}), not of an audit:"
+                          " the Python API never prints")
+
+
+def _read_table(path: str) -> Mapping[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    table = doc.get("tool", {}).get("genaudit", {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[tool.genaudit] in {path} must be a table")
+    return table
+
+
+def read_cli_settings(config_file: str | os.PathLike[str] | None = None,
+                      cwd: str | os.PathLike[str] | None = None) -> dict[str, bool]:
+    """The command line's own settings (:data:`CLI_SETTINGS`) from ``[tool.genaudit]`` of
+    ``config_file``, or of ``cwd/pyproject.toml`` when there is one; defaults otherwise.
+
+    >>> read_cli_settings(cwd="/nonexistent")
+    {'quiet': False}
+    """
+    if config_file is not None:
+        path = os.fspath(config_file)
+    else:
+        path = os.path.join(os.fspath(cwd) if cwd is not None else os.getcwd(), "pyproject.toml")
+        if not os.path.isfile(path):
+            return dict(CLI_SETTINGS)
+    table = _read_table(path)
+    out = dict(CLI_SETTINGS)
+    for key in CLI_SETTINGS:
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"[tool.genaudit] in {path}: {key} must be true or false, got {table[key]!r}")
+            out[key] = table[key]
+    return out

@@ -22,8 +22,10 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +61,12 @@ class Engine:
         self.config = config
         self.limits = config.limits
         self.checks: list[Check] = [create_check(n, config.options_for(n)) for n in config.checks]
+        # Checks that are not thread-safe run on one thread at a time (an Auditor shared by threads).
+        self._locks = {c.name: threading.Lock() for c in self.checks if not c.thread_safe}
+
+    def _guard(self, check: Check) -> AbstractContextManager[Any]:
+        lock = self._locks.get(check.name)
+        return lock if lock is not None else nullcontext()
 
     def audit_loaded(self, images: Sequence[LoadedImage],
                      timings: dict[str, float] | None = None) -> list[tuple[CheckResult, ...]]:
@@ -93,7 +101,8 @@ class Engine:
             reason = f"check could not start: {type(exc).__name__}: {exc}"
             return [CheckResult.error(check.name, reason) for _ in images]
         try:
-            results = check.run_batch(images)
+            with self._guard(check):
+                results = check.run_batch(images)
             if len(results) != len(images):
                 raise RuntimeError(f"run_batch returned {len(results)} results for {len(images)} images")
             return [self._validate(check, r) for r in results]
@@ -104,7 +113,9 @@ class Engine:
 
     def _run_one(self, check: Check, image: LoadedImage) -> CheckResult:
         try:
-            return self._validate(check, check.run(image))
+            with self._guard(check):
+                result = check.run(image)
+            return self._validate(check, result)
         except Exception as exc:  # noqa: BLE001
             return CheckResult.error(check.name, f"{type(exc).__name__}: {exc}")
 

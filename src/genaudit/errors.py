@@ -22,6 +22,7 @@ SYMLINK_LOOP = "symlink_loop"
 NOT_A_REGULAR_FILE = "not_a_regular_file"
 READ_ERROR = "read_error"
 INTERNAL_ERROR = "internal_error"
+INVALID_INPUT = "invalid_input"
 
 ERROR_CODES: dict[str, str] = {
     EMPTY_FILE: "the file has zero bytes",
@@ -38,6 +39,8 @@ ERROR_CODES: dict[str, str] = {
     NOT_A_REGULAR_FILE: "a FIFO, socket or device, which genaudit never opens",
     READ_ERROR: "the operating system reported an I/O error while reading",
     INTERNAL_ERROR: "genaudit itself failed on this file (a bug: please report it)",
+    INVALID_INPUT: "an in-memory object that is not an image: not a PIL image, an array, encoded bytes or a path;"
+                   " an array of the wrong shape or type; a closed PIL image",
 }
 
 # --- warning codes (ImageInfo.warnings) -----------------------------------------------------

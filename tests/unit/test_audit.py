@@ -36,7 +36,7 @@ def _folder(tmp_path: Path, widths: list[int]) -> Path:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_raising_check_only_fails_its_image(tmp_path: Path, jobs: int) -> None:
     d = _folder(tmp_path, [20, misbehaving.RAISE_WIDTH, 30, 40])
-    report = genaudit.scan(d, checks=("raising", "phash"), jobs=jobs, batch_size=4)
+    report = genaudit.scan(d, checks=("raising", "phash"), jobs=jobs, batch_size=4, report_dir=None)
     statuses = [(f.result("raising").status, f.result("phash").status) for f in report.files]
     assert statuses == [("ok", "ok"), ("error", "ok"), ("ok", "ok"), ("ok", "ok")]
     assert "boom on purpose" in (report.files[1].result("raising").reason or "")
@@ -49,7 +49,7 @@ def test_a_raising_check_only_fails_its_image(tmp_path: Path, jobs: int) -> None
 def test_a_crashing_worker_is_isolated_to_its_file(tmp_path: Path, batch_size: int) -> None:
     widths = [20, 21, 22, misbehaving.CRASH_WIDTH, 23, 24, 25, 26, 27]
     d = _folder(tmp_path, widths)
-    report = genaudit.scan(d, checks=("crashing",), jobs=2, batch_size=batch_size)
+    report = genaudit.scan(d, checks=("crashing",), jobs=2, batch_size=batch_size, report_dir=None)
     assert [f.status for f in report.files] == ["ok"] * 3 + ["error"] + ["ok"] * 5
     crashed = report.files[3]
     assert crashed.error is not None and crashed.error.code == E.INTERNAL_ERROR
@@ -91,7 +91,8 @@ def test_audit_images_keeps_order_and_isolates_bad_inputs() -> None:
 def test_progress_callback_sees_every_file(tmp_path: Path) -> None:
     d = _folder(tmp_path, [20, 21, 22, 23, 24])
     seen: list[tuple[int, int]] = []
-    genaudit.scan(d, checks=("phash",), jobs=1, batch_size=2, progress=lambda done, total: seen.append((done, total)))
+    genaudit.scan(d, checks=("phash",), jobs=1, batch_size=2, report_dir=None,
+                  progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (5, 5)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
@@ -109,7 +110,8 @@ def test_config_errors_raise_before_scanning() -> None:
 
 def test_report_records_versions_parameters_and_sha256(tmp_path: Path) -> None:
     d = _folder(tmp_path, [20, 21])
-    report = genaudit.scan(d, checks=("phash",), options={"phash": {"hashes": ["ahash"]}}, jobs=1)
+    report = genaudit.scan(d, checks=("phash",), options={"phash": {"hashes": ["ahash"]}}, jobs=1,
+                           report_dir=None)
     assert report.tool["version"] == genaudit.__version__
     assert "pillow" in report.tool["dependencies"] and "PyWavelets" in report.tool["dependencies"]
     assert report.checks[0].params == {"hashes": ("ahash",), "hash_size": 8}

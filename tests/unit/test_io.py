@@ -215,8 +215,9 @@ def test_in_memory_images() -> None:
     assert (f.array == 128).all()
     rgba = load_pil(Image.new("RGBA", (4, 4), (0, 0, 255, 0)))
     assert rgba.info.has_alpha and (rgba.array == 255).all()
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(E.ImageLoadError, match="shape") as info:
         load_array(np.zeros((4, 4, 2), np.uint8))
+    assert info.value.code == E.INVALID_INPUT
     # The same pixels give the same sha256, different pixels a different one.
     assert load_array(np.zeros((4, 4), np.uint8)).sha256 == load_array(np.zeros((4, 4), np.uint8)).sha256
     assert load_array(np.zeros((4, 4), np.uint8)).sha256 != load_array(np.ones((4, 4), np.uint8)).sha256
@@ -234,3 +235,44 @@ def test_metadata_is_extracted() -> None:
     buf = io.BytesIO()
     photo().save(buf, "JPEG", exif=exif)
     assert decode_bytes(buf.getvalue()).metadata.exif["Software"] == "NovelAI"
+
+
+def test_decode_errors_are_the_same_from_run_to_run() -> None:
+    """Pillow's messages name the file object it read ("<_io.BytesIO object at 0x7f...>"); a
+    report, and a resumed scan's comparison with it, must not depend on a memory address."""
+    data = b"\x89PNG\r\n\x1a\n cut short"
+    messages = set()
+    for _ in range(3):
+        with pytest.raises(E.ImageLoadError) as info:
+            decode_bytes(bytes(data))
+        messages.add(info.value.message)
+    assert len(messages) == 1
+    assert " at 0x" not in messages.pop()
+
+
+@pytest.mark.parametrize(("fmt", "kw"), [("PNG", {}), ("JPEG", {"quality": 90}), ("JPEG", {"progressive": True}),
+                                         ("GIF", {}), ("BMP", {}), ("TIFF", {}), ("WEBP", {})])
+def test_a_callers_load_truncated_images_changes_no_outcome(fmt: str, kw: dict[str, object],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's process-wide switch for partial images is neither obeyed nor touched: cut or
+    damaged data gets the same outcome (and the same pixels) with the switch on as with it off."""
+    from PIL import ImageFile
+
+    data = encode(photo(5, (96, 64)), fmt, **kw)
+    cases = [data[: len(data) * k // 12] for k in range(1, 12)] + [data]
+    cases += [c[:-1] + bytes([c[-1] ^ 0x55]) + data[len(c):] for c in cases[:-1]]
+
+    def outcomes() -> list[str]:
+        out = []
+        for c in cases:
+            try:
+                out.append(str(decode_bytes(c).array.sum()))
+            except E.ImageLoadError as exc:
+                out.append(exc.code)
+        return out
+
+    off = outcomes()
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    assert outcomes() == off
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+    assert E.TRUNCATED in off and off[11] not in E.ERROR_CODES  # the cuts are refused, the whole file decodes

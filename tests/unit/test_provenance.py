@@ -255,7 +255,7 @@ def test_scan_reports_each_case_and_never_crashes(tmp_path, chain, signer):
     (d / "truncated.png").write_bytes(signed[:2000])
     (d / "notes.png").write_text("not an image")
     report = genaudit.scan([str(d)], checks=("provenance",), jobs=1, report_dir=str(tmp_path / "rep"),
-                           options={"provenance": {"trust_anchors": keys["root"]}}, quiet=True)
+                           options={"provenance": {"trust_anchors": keys["root"]}})
     by_name = {a.path.rsplit("/", 1)[-1]: a for a in report.files}
     assert len(by_name) == 5
     prov = {n: a.result("provenance") for n, a in by_name.items()}

@@ -10,6 +10,7 @@ escapes anyway into a per-image ``error`` result, so one broken check never stop
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -17,6 +18,8 @@ from ..errors import ConfigError
 from ..io import LoadedImage
 from ..results import CheckInfo, CheckResult
 from ..suggest import did_you_mean
+
+_SETUP_LOCK = threading.RLock()  # setup() runs once per check even when threads race to it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,10 @@ class Check:
     """False for checks that read only the file's bytes, header and metadata (``raw``, ``info``,
     ``metadata``): they also run on a file whose pixels could not be decoded (corrupt, truncated),
     on a view without pixels (``image.decoded`` is False); checks that need pixels are skipped."""
+    thread_safe: bool = False
+    """True when ``run``/``run_batch`` may run on several threads at once on one instance (no
+    mutable state, or state behind its own lock). Otherwise an ``Auditor`` shared between
+    threads runs this check on one thread at a time. An instance may refine it from its options."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = parse_options(self.Options, options, self.name)
@@ -66,9 +73,14 @@ class Check:
         """Load models or other heavy state. Called once per process before the first image."""
 
     def ensure_setup(self) -> None:
-        if not self._ready:
-            self.setup()
-            self._ready = True
+        """Run :meth:`setup` once, even when several threads ask at the same time; after a
+        failure, the next call tries again."""
+        if self._ready:
+            return
+        with _SETUP_LOCK:
+            if not self._ready:
+                self.setup()
+                self._ready = True
 
     # -- work ----------------------------------------------------------------------------------
     def run(self, image: LoadedImage) -> CheckResult:

@@ -130,6 +130,7 @@ class MetadataCheck(Check):
     description = "format, size, mode and AI-generation markers in the file"
     Options = MetadataOptions
     needs_pixels = False
+    thread_safe = True  # pure functions of the decoded metadata and bytes
 
     def run(self, image: LoadedImage) -> CheckResult:
         meta = image.metadata

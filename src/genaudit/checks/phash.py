@@ -41,6 +41,7 @@ class PerceptualHashCheck(Check):
     version = "1"
     description = "perceptual hashes (imagehash-compatible hex)"
     Options = PHashOptions
+    thread_safe = True  # pure functions of the pixels
 
     def run(self, image: LoadedImage) -> CheckResult:
         from ..features.hashing import bits_to_hex, hash_bits

@@ -40,6 +40,9 @@ class WatermarkCheck(Check):
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
+        # genaudit's own method is pure numpy on a read-only key; invisible-watermark's rivaGan
+        # loads a shared model on first use, so those methods run on one thread at a time.
+        self.thread_safe = all(m == "tiled" for m in self.options.methods)
         self.key = None
         if self.options.key_file:
             from ..watermark import WatermarkKeyError, load_key

@@ -76,7 +76,7 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
     overrides: dict[str, Any] = {}
     for key, value in (("checks", checks), ("report_dir", report_dir), ("formats", formats), ("jobs", jobs),
                        ("batch_size", batch_size), ("resume", resume), ("fail_on", fail_on),
-                       ("max_pixels", max_pixels), ("max_file_bytes", max_file_bytes), ("quiet", quiet)):
+                       ("max_pixels", max_pixels), ("max_file_bytes", max_file_bytes)):
         if value is not None:
             overrides[key] = value
     if exclude:
@@ -88,14 +88,18 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
             merged.setdefault(check, {})[key] = value
         overrides["options"] = merged
     cfg = cfg.replace(**overrides) if overrides else cfg
+    if quiet is None:  # a presentation setting: [tool.genaudit] quiet, read by the CLI only
+        from ..config import read_cli_settings
+
+        quiet = read_cli_settings(config_file)["quiet"]
     auditor = Auditor(cfg)
-    progress = Progress(enabled=not cfg.quiet)
+    progress = Progress(enabled=not quiet)
     try:
-        report = auditor.scan(list(paths), report_dir=cfg.report_dir, progress=progress)
+        report = auditor.scan(list(paths), progress=progress)  # writes to cfg.report_dir, as the API does
     finally:
         progress.close()
-    if not cfg.quiet:
-        print_summary(report, cfg.report_dir, cfg.formats)
+    if not quiet:
+        print_summary(report, str(cfg.report_dir), cfg.formats)
     return report.exit_code(cfg.fail_on)
 
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import warnings
 
 from .. import errors as E
 from ..results import FileWarning, ImageInfo
 from .convert import _to_rgb, alpha_of
 from .image import ImageMetadata, LoadedImage, LoadLimits, NoPixels
 from .metadata import _ORIENTATION_OPS, _extract_metadata
+from .pillow import load_strict, quiet_warnings
 from .sniff import _ALL_IMAGE_EXTENSIONS, _EXTENSIONS, SUPPORTED_FORMATS, _describe_non_image, sniff_format
 
 _TRUNCATION_HINTS = ("truncated", "Truncated", "unexpected end", "EOF", "end of file", "not enough data",
                      "buffer is not large enough", "incomplete")
+_OBJECT_REPR = re.compile(r" ?<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
 def _looks_truncated(fmt: str, data: bytes) -> bool:
@@ -38,7 +39,9 @@ def _looks_truncated(fmt: str, data: bytes) -> bool:
 def _classify_decode_error(fmt: str, data: bytes, exc: BaseException, limits: LoadLimits) -> E.ImageLoadError:
     from PIL import Image
 
-    msg = str(exc) or type(exc).__name__
+    # Pillow names the file object it read ("<_io.BytesIO object at 0x7f...>"): an address that
+    # changes from run to run has no place in a report.
+    msg = _OBJECT_REPR.sub("", str(exc)) or type(exc).__name__
     if isinstance(exc, Image.DecompressionBombError):
         m = re.search(r"\((\d+) pixels\)", msg)
         n = int(m.group(1)) if m else None
@@ -52,8 +55,9 @@ def _classify_decode_error(fmt: str, data: bytes, exc: BaseException, limits: Lo
         return E.ImageLoadError(E.TOO_LARGE, "decoding ran out of memory")
     if "too large" in msg.lower() and "decompressed" in msg.lower():
         return E.ImageLoadError(E.TOO_LARGE, f"a metadata chunk decompresses to more than allowed ({msg})")
-    if any(h in msg for h in _TRUNCATION_HINTS) or _looks_truncated(fmt, data):
-        return E.ImageLoadError(E.TRUNCATED, f"{fmt.upper()} data ends early ({len(data):,} bytes; {msg})")
+    if any(h in msg for h in _TRUNCATION_HINTS) or (data and _looks_truncated(fmt, data)):
+        size = f"{len(data):,} bytes; " if data else ""
+        return E.ImageLoadError(E.TRUNCATED, f"{fmt.upper()} data ends early ({size}{msg})")
     return E.ImageLoadError(E.CORRUPT, f"cannot decode {fmt.upper()} data: {msg}")
 
 
@@ -82,7 +86,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
     genaudit.errors.ImageLoadError: not_an_image: the content is a PDF document, not an image
     """
     import numpy as np
-    from PIL import Image, ImageFile, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise E.ImageLoadError(E.EMPTY_FILE, "the file is empty (0 bytes)")
@@ -97,8 +101,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
     sha = sha256 or hashlib.sha256(data).hexdigest()
     import io as _io
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():  # this thread's warnings only: catch_warnings is process-wide
         try:
             im = Image.open(_io.BytesIO(data), formats=[SUPPORTED_FORMATS[fmt]])
         except UnidentifiedImageError as exc:
@@ -117,14 +120,7 @@ def decode_bytes(data: bytes, *, path: str | None = None, limits: LoadLimits = L
                     f"image declares {w:,}×{h:,} = {w * h:,} pixels, over the limit of {limits.max_pixels:,}"
                     " (max_pixels): refused before decoding")
             original_mode = im.mode
-            prev = ImageFile.LOAD_TRUNCATED_IMAGES
-            if prev:  # never decode a partial image silently, whatever the caller set globally
-                ImageFile.LOAD_TRUNCATED_IMAGES = False
-            try:
-                im.load()
-            finally:
-                if prev:
-                    ImageFile.LOAD_TRUNCATED_IMAGES = prev
+            load_strict(im)  # never a partial image, whatever ImageFile.LOAD_TRUNCATED_IMAGES says
             metadata, orientation = _extract_metadata(im, data)
             rgb, has_alpha, depth = _to_rgb(im)
             alpha = alpha_of(im) if has_alpha else None
@@ -206,8 +202,7 @@ def undecoded_view(data: bytes, error: E.ImageLoadError, *, path: str | None = N
     fmt = sniffed.name
     width = height = depth = 0
     mode, metadata, orientation, alpha = "unknown", ImageMetadata(), None, False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         try:
             with Image.open(_io.BytesIO(data), formats=[SUPPORTED_FORMATS[fmt]]) as im:
                 (width, height), mode = im.size, im.mode
