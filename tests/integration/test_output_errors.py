@@ -90,7 +90,7 @@ def test_a_scan_whose_disk_fills_up_resumes_to_the_uninterrupted_result(
     from genaudit.errors import OutputError
 
     opts: dict[str, Any] = {"checks": ("metadata", "phash"), "jobs": 1, "batch_size": 2}
-    full = genaudit.scan(folder, **opts)
+    full = genaudit.scan(folder, report_dir=None, **opts)
     rep = tmp_path / "rep"
     monkeypatch.setattr(journal, "_open_text", full_after(1 + 3))  # the header and 3 records fit
     with pytest.raises(OutputError, match=r"cannot write .*results\.jsonl: No space left on device; .*--resume"):

@@ -31,7 +31,7 @@ def test_an_empty_folder_is_an_error(run_cli: CliRunner, tmp_path: Path) -> None
     assert _one_error_line(r.stderr) == f"genaudit: error: no image files found in {tmp_path / 'empty'}"
     assert not (tmp_path / "rep" / "report.json").exists()
     with pytest.raises(E.NoImagesError, match="no image files found"):
-        genaudit.scan(tmp_path / "empty", checks=("phash",), jobs=1)
+        genaudit.scan(tmp_path / "empty", checks=("phash",), jobs=1, report_dir=None)
 
 
 def test_a_folder_of_files_that_are_not_images_is_an_error(run_cli: CliRunner, tmp_path: Path) -> None:

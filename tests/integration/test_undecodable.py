@@ -81,7 +81,7 @@ def test_only_parsed_files_get_checks_and_pixel_checks_are_skipped(tmp_path: Pat
     (tmp_path / "truncated.png").write_bytes(png[: len(png) // 2])
     (tmp_path / "bomb.png").write_bytes(png_declaring_size(100_000, 100_000))
     (tmp_path / "text.png").write_text("not an image")
-    report = genaudit.scan(tmp_path, checks=("phash", "metadata"), jobs=1)
+    report = genaudit.scan(tmp_path, checks=("phash", "metadata"), jobs=1, report_dir=None)
     by_name = {Path(f.path).name: f for f in report.files}
     assert {n: f.error.code for n, f in by_name.items() if f.error} == {
         "corrupt.png": "corrupt", "truncated.png": "truncated", "bomb.png": "too_large", "text.png": "not_an_image"}
@@ -106,7 +106,7 @@ def test_the_view_has_no_pixels_and_a_check_that_claims_otherwise_gets_an_error(
     register_check("pixelsanyway", "tests.plugins.misbehaving:PixelsAnywayCheck", "test check")
     try:
         (tmp_path / "bad.png").write_bytes(bad)
-        (f,) = genaudit.scan(tmp_path / "bad.png", checks=("pixelsanyway", "metadata"), jobs=1).files
+        (f,) = genaudit.scan(tmp_path / "bad.png", checks=("pixelsanyway", "metadata"), jobs=1, report_dir=None).files
     finally:
         _EXTRA.pop("pixelsanyway", None)
     assert f.result("pixelsanyway").status == "error"
