@@ -10,6 +10,9 @@ escapes anyway into a per-image ``error`` result, so one broken check never stop
 from __future__ import annotations
 
 import dataclasses
+import json
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -24,17 +27,127 @@ class NoOptions:
     """A check without options."""
 
 
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+def _describe(tp: Any) -> str:
+    if tp is bool:
+        return "true or false (yes/no, 1/0)"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a string"
+    if typing.get_origin(tp) is tuple:
+        return f"a comma-separated list of {_describe(typing.get_args(tp)[0]).removeprefix('a ')}s"
+    return getattr(tp, "__name__", str(tp))
+
+
+def convert_option(tp: Any, value: Any) -> Any:
+    """``value`` (a string from the command line, or a TOML / Python value) as type ``tp``:
+    ``bool`` (true/false, yes/no, 1/0, on/off in any case), ``int``, ``float``, ``str``,
+    ``tuple[X, ...]`` (a list, or a comma-separated string), ``X | None`` (``None`` or an empty
+    string is ``None``). Other types are passed through for the options class to check.
+    Raises ``ValueError`` naming the expected type.
+
+    >>> convert_option(bool, "No"), convert_option(int, "8"), convert_option(tuple[str, ...], "a, b")
+    (False, 8, ('a', 'b'))
+    >>> convert_option(bool, "maybe")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected true or false (yes/no, 1/0), got 'maybe'
+    """
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        if value is None or value == "":
+            return None
+        return convert_option(inner[0], value) if len(inner) == 1 else value
+    bad = ValueError(f"expected {_describe(tp)}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower() if isinstance(value, str | int) else None
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise bad from None
+            if number == number:  # not NaN
+                return number
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    if typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):  # a JSON list, as the command line used to take
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise bad from None
+            else:
+                value = [v.strip() for v in text.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise bad
+        try:
+            return tuple(convert_option(args[0], v) for v in value)
+        except ValueError:
+            raise bad from None
+    return value
+
+
 def parse_options(options_type: type, values: Mapping[str, Any] | None, check: str) -> Any:
-    """Build ``options_type`` from a mapping, with clear errors for unknown keys and bad values."""
+    """Build ``options_type`` from a mapping, converting each value by its field's declared type
+    (:func:`convert_option`: command-line strings and TOML values alike), with clear errors for
+    unknown keys and bad values, each naming ``CHECK.OPTION``.
+
+    >>> from genaudit.checks.metadata import MetadataOptions
+    >>> parse_options(MetadataOptions, {"flag_c2pa_presence": "False"}, "metadata")
+    MetadataOptions(flag_c2pa_presence=False)
+    >>> parse_options(MetadataOptions, {"flag_c2pa_presence": "maybe"}, "metadata")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    genaudit.errors.ConfigError: invalid value for option metadata.flag_c2pa_presence: ..., got 'maybe'
+    """
     values = dict(values or {})
-    names = [f.name for f in dataclasses.fields(options_type)]
+    fields = dataclasses.fields(options_type)
+    names = [f.name for f in fields]
     for key in values:
         if key not in names:
             known = ", ".join(names) or "none"
             raise ConfigError(f"unknown option {key!r} for check {check!r}{did_you_mean(key, names)};"
                               f" known options: {known}")
-    for f in dataclasses.fields(options_type):
-        if f.name in values and isinstance(values[f.name], list):
+    try:
+        hints = typing.get_type_hints(options_type)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: values go to the class as given
+        hints = {}
+    for f in fields:
+        if f.name not in values:
+            continue
+        try:
+            values[f.name] = convert_option(hints.get(f.name, f.type), values[f.name])
+        except ValueError as exc:
+            raise ConfigError(f"invalid value for option {check}.{f.name}: {exc}") from None
+        if isinstance(values[f.name], list):
             values[f.name] = tuple(values[f.name])
     try:
         return options_type(**values)

@@ -10,17 +10,14 @@ import click
 from .output import EXIT_OK, Progress, print_summary
 
 
-def _parse_option(text: str) -> tuple[str, str, Any]:
-    """``check.key=value`` → (check, key, value); the value is JSON if it parses, else a string."""
+def _parse_option(text: str) -> tuple[str, str, str]:
+    """``check.key=value`` → (check, key, value). The value stays a string: the check converts it
+    by the option's declared type (:func:`genaudit.checks.base.parse_options`), as for TOML values."""
     name, sep, raw = text.partition("=")
     check, dot, key = name.strip().partition(".")
     if not sep or not dot or not check or not key:
         raise click.BadParameter(f"expected CHECK.KEY=VALUE, got {text!r}", param_hint="--option")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    return check, key, value
+    return check, key, raw
 
 
 def _load_config(config_file: str | None) -> Any:
@@ -66,10 +63,11 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
     cfg = _load_config(config_file)
     user_checks = checks
     # Shortcut options: each sets its check's option and adds the check unless --checks was given.
+    parsed = [_parse_option(text) for text in options]
     for path, check, key in ((watermark_key_file, "watermark", "key_file"), (index_file, "memorization", "index"),
                              (trust_anchors, "provenance", "trust_anchors")):
         if path:
-            options = (*options, f"{check}.{key}={json.dumps(path)}")
+            parsed.append((check, key, path))
             current = checks.split(",") if checks is not None else list(cfg.checks)
             if user_checks is None and check not in current:
                 checks = ",".join((*current, check))
@@ -81,10 +79,9 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
             overrides[key] = value
     if exclude:
         overrides["exclude"] = tuple(cfg.exclude) + tuple(exclude)
-    if options:
+    if parsed:
         merged = {k: dict(v) for k, v in cfg.options.items()}
-        for text in options:
-            check, key, value = _parse_option(text)
+        for check, key, value in parsed:
             merged.setdefault(check, {})[key] = value
         overrides["options"] = merged
     cfg = cfg.replace(**overrides) if overrides else cfg
