@@ -2,8 +2,10 @@
 
 A check is a class with a ``name``, a ``version``, an ``Options`` frozen dataclass and a
 ``run(image) -> CheckResult`` method (``run_batch`` for checks that batch model inference).
-Checks never raise for a bad input: when they cannot run they return
-``CheckResult.skipped(name, reason)``; the :class:`~genaudit.Auditor` turns any exception that
+Checks never raise for a bad input: when they cannot run on an image they return
+``CheckResult.skipped(name, reason)``; a check selected without an option it needs (a key, an
+index) raises :class:`~genaudit.errors.ConfigError` when it is constructed (:attr:`Check.required`,
+:meth:`Check.validate`); the :class:`~genaudit.Auditor` turns any exception that
 escapes anyway into a per-image ``error`` result, so one broken check never stops a scan.
 """
 
@@ -155,6 +157,15 @@ def parse_options(options_type: type, values: Mapping[str, Any] | None, check: s
         raise ConfigError(f"invalid options for check {check!r}: {exc}") from None
 
 
+def missing_option(check: str, option: str, how: str, when: str = "") -> str:
+    """The one line of a check selected without an option it needs.
+
+    >>> missing_option("watermark", "key_file", "--watermark-key-file KEY or -O watermark.key_file=KEY")
+    'the watermark check needs option watermark.key_file: give --watermark-key-file KEY or -O watermark.key_file=KEY'
+    """
+    return f"the {check} check{' ' + when if when else ''} needs option {check}.{option}: give {how}"
+
+
 class Check:
     """Base class of all checks. Subclasses set the class attributes and implement :meth:`run`."""
 
@@ -169,10 +180,23 @@ class Check:
     """False for checks that read only the file's bytes, header and metadata (``raw``, ``info``,
     ``metadata``): they also run on a file whose pixels could not be decoded (corrupt, truncated),
     on a view without pixels (``image.decoded`` is False); checks that need pixels are skipped."""
+    required: ClassVar[Mapping[str, str]] = {}
+    """Options the check cannot run without: option name → how a user gives it. Selecting the check
+    without one is a :class:`~genaudit.errors.ConfigError` at construction (a scan stops before
+    reading a file, exit 2), never a ``skipped`` result on every image."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = parse_options(self.Options, options, self.name)
+        self.validate()
         self._ready = False
+
+    def validate(self) -> None:
+        """Raise :class:`~genaudit.errors.ConfigError` when the options lack what the check needs
+        (by default: every :attr:`required` option is set). Called at construction; override for
+        needs that depend on other options, with :func:`missing_option` for the message."""
+        for option, how in self.required.items():
+            if getattr(self.options, option, None) in (None, "", ()):
+                raise ConfigError(missing_option(self.name, option, how))
 
     # -- lifecycle -------------------------------------------------------------------------------
     def setup(self) -> None:
