@@ -148,12 +148,14 @@ class Auditor:
     # -- scanning ------------------------------------------------------------------------------
     def scan(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
              report_dir: str | os.PathLike[str] | None = None,
-             progress: ProgressCallback | None = None) -> ScanReport:
+             progress: ProgressCallback | None = None,
+             on_file: Callable[[ImageAudit], None] | None = None) -> ScanReport:
         """Scan files and folders. Returns the :class:`~genaudit.results.ScanReport`.
 
         With ``report_dir``, results stream to ``report_dir/results.jsonl`` as files finish,
         ``resume`` (in the config) reuses finished files, and the reports named by
-        ``config.formats`` are written there at the end.
+        ``config.formats`` are written there at the end. ``on_file`` is called with each file's
+        :class:`~genaudit.results.ImageAudit` as it finishes (completion order, not input order).
         """
         cfg = self.config
         started, t0 = _now(), time.perf_counter()
@@ -196,6 +198,8 @@ class Auditor:
             if writer is not None and write:
                 writer.record(record)
             done += 1
+            if on_file is not None:
+                on_file(files_by_index[index])
 
         tasks: list[Task] = []
         for i, item in enumerate(items):

@@ -33,11 +33,5 @@ def demo_cmd(out_dir: str, jobs: int) -> int:
         report = Auditor(cfg).scan([demo.samples_dir], report_dir=report_dir, progress=progress)
     finally:
         progress.close()
-    print_summary(report, report_dir, cfg.formats)
-    for f in report.files:
-        if f.has_findings:
-            click.echo(f"  finding: {f.path}: " + "; ".join(r.summary for r in f.checks if r.status == "finding"),
-                       err=True)
-        elif f.error is not None:
-            click.echo(f"  error:   {f.path}: {f.error.code}: {f.error.message}", err=True)
+    print_summary(report, report_dir, cfg.formats, limit=None)
     return EXIT_OK

@@ -52,11 +52,14 @@ def _load_config(config_file: str | None) -> Any:
               help="PEM trust anchors for C2PA manifests: runs the provenance check"
                    " (added to the checks unless --checks is given).")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="No progress and no summary on the terminal.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON line per file on stdout as it finishes (its report entry), nothing else there;"
+                   " the summary and report paths go to stderr.")
 def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None, formats: str | None,
          jobs: int | None, batch_size: int | None, resume: bool | None, fail_on: str | None,
          exclude: tuple[str, ...], max_pixels: int | None, max_file_bytes: int | None,
          options: tuple[str, ...], config_file: str | None, watermark_key_file: str | None,
-         index_file: str | None, trust_anchors: str | None, quiet: bool | None) -> int:
+         index_file: str | None, trust_anchors: str | None, quiet: bool | None, as_json: bool) -> int:
     """Scan image files and folders; write report.json and report.md."""
     from ..audit import Auditor
 
@@ -88,12 +91,19 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
     auditor = Auditor(cfg)
     progress = Progress(enabled=not cfg.quiet)
     try:
-        report = auditor.scan(list(paths), report_dir=cfg.report_dir, progress=progress)
+        report = auditor.scan(list(paths), report_dir=cfg.report_dir, progress=progress,
+                              on_file=_print_json if as_json else None)
     finally:
         progress.close()
     if not cfg.quiet:
-        print_summary(report, cfg.report_dir, cfg.formats)
+        print_summary(report, cfg.report_dir, cfg.formats, paths_on_stdout=not as_json)
     return report.exit_code(cfg.fail_on)
+
+
+def _print_json(audit: Any) -> None:
+    from ..results import dumps_json
+
+    click.echo(dumps_json(audit.to_dict()))
 
 
 @click.command("checks")
