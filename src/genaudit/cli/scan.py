@@ -35,7 +35,8 @@ def _load_config(config_file: str | None) -> Any:
 @click.option("--jobs", "-j", type=click.IntRange(min=0), help="Worker processes; 0 = one per core [0].")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch [16].")
 @click.option("--resume", is_flag=True, default=None, help="Reuse finished files from results.jsonl.")
-@click.option("--fail-on", help="Exit 1 on: findings, errors, both (comma-separated) or never [findings,errors].")
+@click.option("--fail-on", help="Exit 1 on: findings, errors (comma-separated), both (= findings,errors) or never"
+                               " [findings,errors].")
 @click.option("--exclude", multiple=True, help="Glob pattern to leave out of folder walks (repeatable).")
 @click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse images declaring more pixels.")
 @click.option("--max-file-bytes", type=click.IntRange(min=1), help="Refuse files larger than this.")
