@@ -179,7 +179,8 @@ class Auditor:
     # -- scanning ------------------------------------------------------------------------------
     def scan(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
              report_dir: str | os.PathLike[str] | Literal[_Default.CONFIG] | None = _Default.CONFIG,
-             progress: ProgressCallback | None = None) -> ScanReport:
+             progress: ProgressCallback | None = None,
+             on_file: Callable[[ImageAudit], None] | None = None) -> ScanReport:
         """Scan files and folders. Returns the :class:`~genaudit.results.ScanReport`.
 
         The same scan as ``genaudit scan``: results stream to ``results.jsonl`` in the report
@@ -188,6 +189,8 @@ class Auditor:
         ``config.report_dir`` (default ``genaudit-report``, like the CLI), unless ``report_dir``
         is given for this call; ``None`` (here or in the config) writes nothing and keeps the scan
         in memory. ``progress(done, total)`` is called as files finish; nothing is printed.
+        ``on_file`` is called with each file's :class:`~genaudit.results.ImageAudit` as it finishes
+        (completion order, not input order).
         """
         cfg = self.config
         if report_dir is _Default.CONFIG:
@@ -232,6 +235,8 @@ class Auditor:
             if writer is not None and write:
                 writer.record(record)
             done += 1
+            if on_file is not None:
+                on_file(files_by_index[index])
 
         tasks: list[Task] = []
         for i, item in enumerate(items):

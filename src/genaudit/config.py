@@ -85,6 +85,9 @@ class AuditConfig:
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, _as_tuple(value, name))
+        if "both" in self.fail_on:  # --fail-on both = findings,errors
+            expanded = [v for f in self.fail_on for v in (("findings", "errors") if f == "both" else (f,))]
+            object.__setattr__(self, "fail_on", tuple(dict.fromkeys(expanded)))
         if not self.checks:
             raise ConfigError("no checks selected")
         if len(set(self.checks)) != len(self.checks):
@@ -96,7 +99,7 @@ class AuditConfig:
         for f in self.fail_on:
             if f not in FAIL_ON_CHOICES:
                 raise ConfigError(f"unknown --fail-on value {f!r}{did_you_mean(f, FAIL_ON_CHOICES)};"
-                                  f" choose from {', '.join(FAIL_ON_CHOICES)}")
+                                  f" choose from {', '.join(FAIL_ON_CHOICES)} or both (= findings,errors)")
         if "never" in self.fail_on and len(self.fail_on) > 1:
             raise ConfigError("--fail-on never cannot be combined with other values")
         if self.report_dir is not None:

@@ -6,16 +6,29 @@ off (with the watermark and provenance checks when the release part could run).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .config import AuditConfig
+from .errors import ConfigError
 
 RELEASED = 4
 """GAN samples released (watermarked, audited, signed); one more copy is edited after signing."""
+MARKER = ".genaudit-demo.json"
+"""The file that makes a folder the demo's: every file and folder the demo wrote there (files with
+their sha256). A re-run removes exactly those, unchanged, and refuses a folder holding anything else."""
+REPORT_DIR = "report"
+REPORT_FILES = ("report.json", "report.md", "results.jsonl")
+_PARTS = ("samples", "keys", REPORT_DIR)
+"""The demo's sub-folders: what an interrupted run wrote there is the demo's, too."""
+
+
+class DemoFolderError(ConfigError):
+    """The demo folder holds something the demo did not write; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -50,22 +63,112 @@ class DemoFiles:
 def prepare_demo(out_dir: str) -> DemoFiles:
     """(Re)write ``out_dir/samples``: the demo corpus (:func:`genaudit.samples.write_demo_corpus`)
     and, in ``samples/generated``, :data:`RELEASED` samples of the bundled GAN released through
-    ``genaudit.wrap`` plus one copy with a pixel changed after signing (keys in ``out_dir/keys``)."""
+    ``genaudit.wrap`` plus one copy with a pixel changed after signing (keys in ``out_dir/keys``).
+
+    ``out_dir`` must be new, empty, or a folder an earlier demo made (:data:`MARKER`): then what that
+    demo wrote is removed first. Anything else in it (a file the demo did not write, or one edited
+    since) raises :class:`DemoFolderError` before anything is changed.
+    """
     from .models import ModelError, load
     from .samples import write_demo_corpus
 
+    _claim(out_dir)
     samples = os.path.join(out_dir, "samples")
-    if os.path.isdir(samples):
-        shutil.rmtree(samples)
     written = tuple(write_demo_corpus(samples))
     gen_dir = os.path.join(samples, "generated")
     try:
         gan = load("gan-fmnist")
     except (ModelError, ImportError) as exc:
+        _record(out_dir)
         return DemoFiles(samples, written, gen_dir, skipped=str(exc))
     key_dir = os.path.join(out_dir, "keys")
     keys, released = _release(gan, key_dir, gen_dir)
+    _record(out_dir)
     return DemoFiles(samples, written, gen_dir, released=released, keys=keys, key_dir=key_dir)
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def _contents(out_dir: str) -> tuple[list[str], list[str]]:
+    """Every file (symbolic links included) and folder under ``out_dir``, relative, sorted."""
+    files: list[str] = []
+    dirs: list[str] = []
+
+    def fail(exc: OSError) -> None:
+        raise DemoFolderError(f"cannot read the demo folder {out_dir}: {exc.strerror or exc}")
+
+    for top, subdirs, names in os.walk(out_dir, onerror=fail):
+        rel = os.path.relpath(top, out_dir)
+        for d in list(subdirs):
+            if os.path.islink(os.path.join(top, d)):  # a link is never followed: it is an entry to account for
+                subdirs.remove(d)
+                names.append(d)
+            else:
+                dirs.append(os.path.normpath(os.path.join(rel, d)))
+        files.extend(os.path.normpath(os.path.join(rel, n)) for n in names)
+    return sorted(files), sorted(dirs)
+
+
+def _claim(out_dir: str) -> None:
+    """Make ``out_dir`` the demo's: new or empty, or made by an earlier demo whose files are all
+    unchanged (then they are removed). Raises :class:`DemoFolderError` otherwise, changing nothing."""
+    if not os.path.lexists(out_dir):
+        return
+    if not os.path.isdir(out_dir):
+        raise DemoFolderError(f"refusing to use {out_dir} for the demo: it is not a folder; choose another --out")
+    files, dirs = _contents(out_dir)
+    if not files and not dirs:
+        return
+    try:
+        with open(os.path.join(out_dir, MARKER), encoding="utf-8") as fh:
+            marker = json.load(fh)
+        known, known_dirs, complete = dict(marker["files"]), set(marker["dirs"]), bool(marker["complete"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DemoFolderError(f"refusing to use {out_dir} for the demo: it is not empty and was not made by"
+                              f" genaudit demo (no readable {MARKER}); choose a new or empty folder with --out"
+                              " (nothing was changed)") from None
+
+    def ours(rel: str) -> bool:
+        path = os.path.join(out_dir, rel)
+        if rel == MARKER or (not complete and rel.split(os.sep)[0] in _PARTS and not os.path.islink(path)):
+            return True
+        if rel not in known or os.path.islink(path) or not os.path.isfile(path):
+            return False
+        try:
+            return known[rel] is None or known[rel] == _sha256(path)
+        except OSError:
+            return False
+
+    foreign = [f for f in files if not ours(f)] + [d for d in dirs if d not in known_dirs and not ours(d)]
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise DemoFolderError(f"refusing to use {out_dir} for the demo: {os.path.join(out_dir, foreign[0])}{more}"
+                              f" {'were' if more else 'was'} not written by genaudit demo (or changed since);"
+                              " move them away or choose another --out (nothing was changed)")
+    for f in files:
+        if f != MARKER:
+            os.unlink(os.path.join(out_dir, f))
+    for d in reversed(dirs):  # deepest first
+        os.rmdir(os.path.join(out_dir, d))
+    _write_marker(out_dir, {}, [], complete=False)
+
+
+def _write_marker(out_dir: str, files: Mapping[str, str | None], dirs: list[str], *, complete: bool) -> None:
+    from .io import write_atomic
+
+    doc = {"genaudit_demo": 1, "complete": complete, "files": dict(files), "dirs": dirs}
+    write_atomic(os.path.join(out_dir, MARKER), (json.dumps(doc, indent=1) + "\n").encode())
+
+
+def _record(out_dir: str) -> None:
+    """List what the demo wrote in :data:`MARKER`, with the report files the scan will write."""
+    files, dirs = _contents(out_dir)
+    known: dict[str, str | None] = {f: _sha256(os.path.join(out_dir, f)) for f in files if f != MARKER}
+    known.update({os.path.join(REPORT_DIR, name): None for name in REPORT_FILES})  # rewritten by every scan
+    _write_marker(out_dir, known, sorted({*dirs, REPORT_DIR}), complete=True)
 
 
 def _release(gan: Any, key_dir: str, gen_dir: str) -> tuple[dict[str, str], tuple[str, ...]]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import GenauditError
-from .io import LoadLimits, write_atomic
+from .io import LoadLimits, PlannedOutput, write_atomic
 from .provenance.c2pa import ManifestSpec, SignerConfig, sign_bytes
 from .results import FileError
 
@@ -233,22 +233,30 @@ class WrappedGenerator:
 
     # ---------------------------------------------------------------------------------------
     def sample(self, n: int, labels: Sequence[int] | None = None, seed: int = 0, *,
-               out_dir: str | os.PathLike[str] | None = None, prefix: str = "sample") -> list[ProvenancedImage]:
+               out_dir: str | os.PathLike[str] | None = None, prefix: str = "sample",
+               force: bool = False) -> list[ProvenancedImage]:
         """Generate ``n`` images and release each one watermarked, audited and signed.
 
-        With ``out_dir``, also writes ``{prefix}-{seed}-{index:05d}.png|jpg`` there (atomically).
+        With ``out_dir``, also writes ``{prefix}-{seed}-{index:05d}.png|jpg`` there (atomically);
+        files already there are refused before anything is generated
+        (:class:`~genaudit.io.OutputExistsError`) unless ``force``.
         Deterministic for a seed when the generator is.
         """
+        from .io import refuse_existing
+
         if n < 0:
             raise WrapError("n must be >= 0")
         if labels is not None and len(labels) != n:
             raise WrapError(f"got {len(labels)} labels for {n} samples")
+        ext = "png" if self.fmt == "PNG" else "jpg"
+        if out_dir is not None:
+            refuse_existing([os.path.join(os.fspath(out_dir), f"{prefix}-{seed}-{i:05d}.{ext}") for i in range(n)],
+                            force)
         images, used_labels = self._generate(n, labels, seed)
         marked = [self._embed(self._to_pil(x)) for x in images]
         encoded = [self._encode(img, used_labels[i], seed, i) for i, img in enumerate(marked)]
         marks = [self._read_back(data, self.key) if self.key is not None else None for data in encoded]
         audits = self.auditor.audit_images(marked) if self.auditor is not None else [None] * len(marked)
-        ext = "png" if self.fmt == "PNG" else "jpg"
         out: list[ProvenancedImage] = []
         for i, (img, data, mark, audit) in enumerate(zip(marked, encoded, marks, audits, strict=True)):
             label = used_labels[i]
@@ -324,16 +332,18 @@ def sign_files(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathL
                model_id: str | None = None, model_version: str | None = None,
                checks: Sequence[str] = ("metadata", "phash"), watermark_key: WatermarkKey | None = None,
                training_mining: str = "notAllowed", thumbnail: bool = False,
-               limits: LoadLimits | None = None) -> Iterator[SignedFile]:
+               limits: LoadLimits | None = None, force: bool = False) -> Iterator[SignedFile]:
     """Sign every image of ``inputs`` (files and folders) with a C2PA manifest marking it
     AI-generated, into ``out_dir``; yields one :class:`SignedFile` per input, in order.
 
     Per file: read → decode once (only when an audit or a watermark check needs pixels) → audit
     with ``checks`` → verify ``watermark_key`` (a :func:`soft_binding` when detected) → manifest →
-    sign → write atomically. Files keep their name and format; the same name from two folders gets
-    a numbered suffix; ``out_dir`` is never walked. ``limits`` bound every read (default
-    :class:`~genaudit.io.LoadLimits`). A file that cannot be read or signed is an ``error``
-    outcome, never an exception; a bad signer or policy raises at the call.
+    sign → write atomically. Files keep their name and format, placed by
+    :func:`genaudit.io.plan_outputs` (input folders mirrored under ``out_dir``, which is never
+    walked; the same name from two inputs gets a numbered suffix). ``limits`` bound every read
+    (default :class:`~genaudit.io.LoadLimits`). A file that cannot be read or signed is an
+    ``error`` outcome, never an exception; a bad signer or policy, and outputs that already exist
+    (unless ``force``: :class:`~genaudit.io.OutputExistsError`), raise at the call.
 
     >>> import os, tempfile
     >>> from PIL import Image
@@ -354,6 +364,7 @@ def sign_files(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathL
     >>> tmp.cleanup()
     """
     from .audit import Auditor
+    from .io import plan_outputs
 
     signer.validate()
     ManifestSpec(training_mining=training_mining)  # a bad policy fails now, not at the first file
@@ -361,22 +372,20 @@ def sign_files(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathL
     auditor = Auditor(checks=names, jobs=1) if names else None
     spec_args = {"model_id": model_id, "model_version": model_version, "training_mining": training_mining,
                  "thumbnail": thumbnail}
-    return _sign_each(list(inputs), os.fspath(out_dir), signer, auditor, watermark_key, limits or LoadLimits(),
-                      spec_args)
+    plan = plan_outputs(inputs, out_dir, force=force)  # never re-signs our own outputs
+    return _sign_each(plan, signer, auditor, watermark_key, limits or LoadLimits(), spec_args)
 
 
-def _sign_each(inputs: list[str | os.PathLike[str]], out_dir: str, signer: SignerConfig, auditor: Any,
+def _sign_each(plan: list[PlannedOutput], signer: SignerConfig, auditor: Any,
                key: WatermarkKey | None, limits: LoadLimits, spec_args: dict[str, Any]) -> Iterator[SignedFile]:
     from .errors import ImageLoadError
-    from .io import decode_bytes, iter_inputs, read_file
+    from .io import decode_bytes, read_file
     from .provenance.c2pa import ProvenanceError
     from .watermark import verify
 
-    os.makedirs(out_dir, exist_ok=True)
-    used: set[str] = set()
-    for item in iter_inputs(inputs, exclude_dirs=[out_dir]):  # never re-sign our own outputs
-        if item.error is not None:
-            yield SignedFile(item.path, error=item.error)
+    for item in plan:
+        if item.error is not None or item.output is None:
+            yield SignedFile(item.path, error=item.error or FileError(*item.code_message()))
             continue
         try:
             data = read_file(item.path, limits)
@@ -396,21 +405,5 @@ def _sign_each(inputs: list[str | os.PathLike[str]], out_dir: str, signer: Signe
         except ProvenanceError as exc:
             yield SignedFile(item.path, audit=audit, watermark=mark, error=FileError(SIGN_FAILED, str(exc)))
             continue
-        name = _free_name(os.path.basename(item.path), used)
-        used.add(name)
-        dest = write_atomic(os.path.join(out_dir, name), signed)
+        dest = write_atomic(item.output, signed)
         yield SignedFile(item.path, output=dest, bytes_added=len(signed) - len(data), audit=audit, watermark=mark)
-
-
-def _free_name(name: str, used: set[str]) -> str:
-    """``name``, or ``stem-1.ext``, ``stem-2.ext``, … when taken (the same name from two folders).
-
-    >>> _free_name("a.png", {"a.png", "a-1.png"})
-    'a-2.png'
-    """
-    stem, ext = os.path.splitext(name)
-    n = 0
-    while name in used:
-        n += 1
-        name = f"{stem}-{n}{ext}"
-    return name

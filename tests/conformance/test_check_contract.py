@@ -3,8 +3,9 @@ it never raises, returns a valid JSON-serialisable CheckResult named after itsel
 is deterministic, batches consistently, and says *why* when it skips.
 
 Checks that need configuration (a watermark key, a training index, trust anchors) are held to the
-contract twice: with default options (their skip path) and configured with real files made here,
-so that their working path meets the same rules."""
+contract twice: with default options (their skip path, or, for a check that declares ``required``
+options, the documented configuration error naming the option) and configured with real files made
+here, so that their working path meets the same rules."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genaudit.errors import ConfigError
 from genaudit.io import LoadedImage, decode_bytes, load_array, load_pil
-from genaudit.registry import create_check, list_checks
+from genaudit.registry import create_check, get_check_class, list_checks
 from genaudit.results import CheckResult
 from tests.corpus import encode, photo
 
@@ -115,7 +117,20 @@ def assert_contract(name: str, options: dict[str, Any] | None,
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_contract(name: str, images: list[tuple[str, LoadedImage]]) -> None:
+    required = get_check_class(name).required
+    if required:  # selected without what it needs: one configuration error at construction
+        for option in required:
+            with pytest.raises(ConfigError) as info:
+                create_check(name, None)
+            assert f"the {name} check needs option {name}.{option}: give " in str(info.value)
+            assert "\n" not in str(info.value)
+        return
     assert_contract(name, None, images)
+
+
+def test_the_watermark_check_declares_its_key() -> None:
+    assert dict(get_check_class("watermark").required) == {
+        "key_file": "--watermark-key-file KEY or -O watermark.key_file=KEY"}
 
 
 @pytest.mark.parametrize("name", CONFIGURED)

@@ -120,6 +120,7 @@ def test_json_gives_one_object_per_input_and_nothing_else(name: str, env: Env, r
     assert [d["path"] for d in docs] == [*c.good, str(env.broken)]
     assert [d["status"] for d in docs] == [c.good_status] * len(c.good) + ["error"]
     assert docs[-1]["error"]["code"] == c.broken_code and docs[-1]["error"]["message"]
+    c = commands(env, tmp_path / "out2")[name]                # a fresh output folder: outputs are never replaced
     r = run_cli(*name.split(), *c.good_args, *c.options, "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr           # all good
     assert [d["status"] for d in _json_lines(r.stdout)] == [c.good_status] * len(c.good)

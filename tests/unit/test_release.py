@@ -67,8 +67,10 @@ def test_sign_files_gives_one_typed_result_per_input(tmp_path: Path, signer, anc
     bmp = by_rel["photo.bmp"]
     assert bmp.status == "error" and bmp.error.code == SIGN_FAILED and "unsupported" in bmp.error.message
     signed = [r for r in results if r.status == "signed"]
-    assert sorted(os.path.basename(r.output) for r in signed) == ["a-1.png", "a.png", "marked.png"]
-    assert sorted(os.listdir(out)) == ["a-1.png", "a.png", "marked.png"]
+    # the input tree is mirrored under the output folder
+    assert sorted(os.path.relpath(r.output, out) for r in signed) == ["a.png", "marked.png",
+                                                                      os.path.join("sub", "a.png")]
+    assert sorted(os.listdir(out)) == ["a.png", "marked.png", "sub"]
     for r in signed:
         data = Path(r.output).read_bytes()
         assert r.bytes_added == len(data) - Path(r.path).stat().st_size > 0

@@ -282,7 +282,8 @@ def test_watermark_cli_and_scan_check(run_cli: CliRunner, tmp_path: Path) -> Non
     assert rep["summary"]["checks"]["watermark"]["detected"] == {"tiled": 2}
     assert rep["checks"][-1]["params"]["key_id"] == wm.load_key(key).key_id
     r = run_cli("scan", str(src / "a.png"), "--checks", "watermark", "--report-dir", str(tmp_path / "rep2"), "-q")
-    rep2 = json.loads((tmp_path / "rep2" / "report.json").read_text())
-    assert rep2["files"][0]["checks"]["watermark"]["status"] == "skipped"
+    assert r.returncode == 2 and not (tmp_path / "rep2").exists()  # no key: a configuration error
+    assert r.stderr.splitlines() == ["genaudit: error: the watermark check needs option watermark.key_file: give"
+                                     " --watermark-key-file KEY or -O watermark.key_file=KEY"]
     r = run_cli("scan", str(src), "--watermark-key-file", str(tmp_path / "missing.json"))
     assert r.returncode == 2 and "does not exist" in r.stderr

@@ -4,9 +4,10 @@ Per image: ``no_manifest``, ``valid_trusted``, ``valid_untrusted``, ``invalid`` 
 status codes) or ``error`` (unparseable asset), plus the parsed claims: AI-generated?, which
 generator, training-mining policy, genaudit audit, watermark soft binding.
 
-Result status: ``finding`` when the manifest is invalid (tampered) or declares AI generation;
-``ok`` when there is no manifest or a valid one without an AI claim; ``skipped`` for in-memory
-images (no file bytes to read).
+Result status: ``finding`` when the manifest is invalid (tampered) or declares AI generation, and
+with ``require_trusted`` when a valid manifest's signer does not chain to the trust anchors; ``ok``
+when there is no manifest or a valid one without an AI claim; ``skipped`` for in-memory images (no
+file bytes to read).
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from typing import Any
 from ..errors import ConfigError
 from ..io import LoadedImage
 from ..results import CheckResult
-from .base import Check
+from .base import Check, missing_option
 
 
 @dataclass(frozen=True)
 class ProvenanceOptions:
     trust_anchors: str | None = None
     """PEM file of trust anchor certificates; without it no signer is trusted."""
+    require_trusted: bool = False
+    """Manifests must chain to ``trust_anchors`` (which it then needs): a valid manifest from an
+    untrusted signer is a finding, not ``ok``."""
 
 
 class ProvenanceCheck(Check):
@@ -37,7 +41,7 @@ class ProvenanceCheck(Check):
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.anchors: str | None = None
-        if self.options.trust_anchors:
+        if self.options.trust_anchors:  # validate() made sure it is set when required
             from ..provenance.c2pa import ProvenanceError, load_trust_anchors
 
             try:
@@ -45,11 +49,17 @@ class ProvenanceCheck(Check):
             except ProvenanceError as exc:
                 raise ConfigError(str(exc)) from None
 
+    def validate(self) -> None:
+        if self.options.require_trusted and not self.options.trust_anchors:
+            raise ConfigError(missing_option(self.name, "trust_anchors", "--trust-anchors PEM or"
+                                             " -O provenance.trust_anchors=PEM", when="with require_trusted"))
+
     def params(self) -> dict[str, Any]:
         import hashlib
 
         sha = hashlib.sha256(self.anchors.encode()).hexdigest() if self.anchors else None
-        return {"trust_anchors": self.options.trust_anchors, "trust_anchors_sha256": sha}
+        return {"trust_anchors": self.options.trust_anchors, "trust_anchors_sha256": sha,
+                "require_trusted": self.options.require_trusted}
 
     def run(self, image: LoadedImage) -> CheckResult:
         from ..provenance.c2pa import MIME_BY_FORMAT, read_manifest
@@ -68,6 +78,10 @@ class ProvenanceCheck(Check):
                                        summary="C2PA manifest INVALID: " + ", ".join(report.codes))
         who = (report.generator or {}).get("name")
         trust = "trusted" if report.trusted else "untrusted signer"
+        if self.options.require_trusted and not report.trusted:
+            claim = f"; AI-generated{' by ' + who if who else ''}" if report.ai_generated else ""
+            return CheckResult.finding(self.name, data, summary="C2PA manifest valid but its signer is not trusted"
+                                                                " by the trust anchors" + claim)
         if report.ai_generated:
             return CheckResult.finding(self.name, data, summary=f"C2PA ({trust}): AI-generated"
                                                                 + (f" by {who}" if who else ""))

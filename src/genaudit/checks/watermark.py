@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigError
 from ..io import LoadedImage
@@ -15,7 +15,8 @@ from .base import Check
 @dataclass(frozen=True)
 class WatermarkOptions:
     key_file: str | None = None
-    """Key file written by ``genaudit watermark keygen`` (required to run)."""
+    """Key file written by ``genaudit watermark keygen`` (required: without it the check is a
+    configuration error)."""
     methods: tuple[str, ...] = ("tiled",)
     fpr: float = 1e-6
     """False-positive rate of each detection decision."""
@@ -37,31 +38,26 @@ class WatermarkCheck(Check):
     version = "1"
     description = "keyed invisible watermark: detected / not detected with an exact p-value"
     Options = WatermarkOptions
+    required: ClassVar[Mapping[str, str]] = {"key_file": "--watermark-key-file KEY or -O watermark.key_file=KEY"}
 
     def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
+        super().__init__(options)  # no key file: ConfigError (``required``)
         # genaudit's own method is pure numpy on a read-only key; invisible-watermark's rivaGan
         # loads a shared model on first use, so those methods run on one thread at a time.
         self.thread_safe = all(m == "tiled" for m in self.options.methods)
-        self.key = None
-        if self.options.key_file:
-            from ..watermark import WatermarkKeyError, load_key
+        from ..watermark import WatermarkKeyError, load_key
 
-            try:
-                self.key = load_key(self.options.key_file)
-            except WatermarkKeyError as exc:
-                raise ConfigError(str(exc)) from None
+        try:
+            self.key = load_key(self.options.key_file)
+        except WatermarkKeyError as exc:
+            raise ConfigError(str(exc)) from None
 
     def params(self) -> dict[str, Any]:
-        return {"methods": list(self.options.methods), "fpr": self.options.fpr,
-                "key_id": self.key.key_id if self.key else None}
+        return {"methods": list(self.options.methods), "fpr": self.options.fpr, "key_id": self.key.key_id}
 
     def run(self, image: LoadedImage) -> CheckResult:
         from ..watermark import verify
 
-        if self.key is None:
-            return CheckResult.skipped(self.name, "no watermark key configured (use --watermark-key-file KEY or"
-                                                  " -O watermark.key_file=KEY)")
         results = {m: verify(image, self.key, m, fpr=self.options.fpr) for m in self.options.methods}
         ran = {m: r for m, r in results.items() if r.status == "ok"}
         data = {"key_id": self.key.key_id, "methods": {m: r.to_dict() for m, r in results.items()},

@@ -11,12 +11,13 @@ from .output import EXIT_OK, Progress, print_summary
 
 @click.command("demo")
 @click.option("--out", "out_dir", default="genaudit-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the sample images and the report.")
+              help="Folder for the sample images and the report: new, empty, or made by an earlier demo"
+                   " (then rewritten; a folder holding anything else is refused).")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Worker processes; 0 = one per core.")
 def demo_cmd(out_dir: str, jobs: int) -> int:
     """Make a folder of real sample images (and some broken files), scan it, print the report path."""
     from ..audit import Auditor
-    from ..demo import RELEASED, prepare_demo
+    from ..demo import RELEASED, REPORT_DIR, prepare_demo
 
     demo = prepare_demo(out_dir)
     click.echo(f"genaudit demo: wrote {len(demo.written)} sample files to {demo.samples_dir}", err=True)
@@ -25,18 +26,12 @@ def demo_cmd(out_dir: str, jobs: int) -> int:
     else:
         click.echo(f"genaudit demo: released {RELEASED} GAN samples (watermarked, audited, C2PA-signed with a"
                    f" development chain) to {demo.release_dir}; keys in {demo.key_dir}", err=True)
-    report_dir = os.path.join(out_dir, "report")
+    report_dir = os.path.join(out_dir, REPORT_DIR)
     cfg = demo.audit_config(report_dir, jobs)
     progress = Progress(enabled=True)
     try:
         report = Auditor(cfg).scan([demo.samples_dir], report_dir=report_dir, progress=progress)
     finally:
         progress.close()
-    print_summary(report, report_dir, cfg.formats)
-    for f in report.files:
-        if f.has_findings:
-            click.echo(f"  finding: {f.path}: " + "; ".join(r.summary for r in f.checks if r.status == "finding"),
-                       err=True)
-        elif f.error is not None:
-            click.echo(f"  error:   {f.path}: {f.error.code}: {f.error.message}", err=True)
+    print_summary(report, report_dir, cfg.formats, limit=None)
     return EXIT_OK

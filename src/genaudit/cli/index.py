@@ -47,10 +47,15 @@ def _build_into(sources: tuple[str, ...], index: Any, jobs: int, scheduler: str 
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Dask worker processes; 0 = one per core.")
 @click.option("--scheduler", help="Address of an existing Dask scheduler (default: an embedded local cluster).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def index_build(sources: tuple[str, ...], out: str, hashes: str, jobs: int, scheduler: str | None, quiet: bool) -> int:
-    """Hash SOURCES (folders, image files, fashion-mnist:train|test, IDX files) into a new index."""
+@click.option("--force", is_flag=True, help="Replace an existing index file.")
+def index_build(sources: tuple[str, ...], out: str, hashes: str, jobs: int, scheduler: str | None, quiet: bool,
+                force: bool) -> int:
+    """Hash SOURCES (folders, image files, fashion-mnist:train|test, IDX files) into a new index.
+    Refuses to replace an existing index without --force (`genaudit index add` extends one)."""
+    from ..io import refuse_existing
     from ..memorization.index import TrainingIndex
 
+    refuse_existing([out], force)  # before any hashing
     index = TrainingIndex(_families_opt(hashes))
     report = _build_into(sources, index, jobs, scheduler, quiet)
     index.save(out)
@@ -66,7 +71,8 @@ def index_build(sources: tuple[str, ...], out: str, hashes: str, jobs: int, sche
 @click.option("--scheduler", help="Address of an existing Dask scheduler.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: str | None, quiet: bool) -> int:
-    """Add SOURCES to an existing index (written back in place, atomically)."""
+    """Add SOURCES to an existing index, written back in place (atomically): the one command that
+    updates its output on purpose."""
     from ..memorization.index import TrainingIndex
 
     index = TrainingIndex.load(index_file)

@@ -44,9 +44,11 @@ def models_list(show_all: bool, as_json: bool) -> int:
 @click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), help="DDPM: sampling steps (DDIM).")
 @click.option("--guidance", type=float, help="DDPM: classifier-free guidance scale.")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def models_sample(name: str, count: int, seed: int, out_dir: str, labels: str | None, batch_size: int,
-                  steps: int | None, guidance: float | None) -> int:
-    """Sample a bundled generator into PNG files (label, seed and model recorded in text chunks)."""
+                  steps: int | None, guidance: float | None, force: bool) -> int:
+    """Sample a bundled generator into PNG files (label, seed and model recorded in text chunks).
+    Refuses to overwrite existing files without --force."""
     from ..models import load
 
     gen = load(name)
@@ -66,6 +68,6 @@ def models_sample(name: str, count: int, seed: int, out_dir: str, labels: str | 
         out = gen.sample(count, labels=ys, seed=seed, batch_size=batch_size, **sampler)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    out.save(out_dir)
+    out.save(out_dir, force=force)
     click.echo(f"wrote {count} images to {out_dir}")
     return EXIT_OK

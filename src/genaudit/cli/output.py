@@ -97,7 +97,11 @@ class Progress:
             self._bar = None
 
 
-def print_summary(report: Any, report_dir: str, formats: tuple[str, ...]) -> None:
+def print_summary(report: Any, report_dir: str, formats: tuple[str, ...], *, limit: int | None = 5,
+                  paths_on_stdout: bool = True) -> None:
+    """The scan summary on stderr: counts, each check's statuses, the first ``limit`` files with
+    errors and with findings (then how many more), and the report paths (``report: PATH`` lines, on
+    stdout unless ``paths_on_stdout`` is false)."""
     s = report.summary
     parts = [f"{s.files} files", f"{s.ok} ok", f"{s.errors} file errors", f"{s.with_findings} with findings"]
     if s.ignored:
@@ -109,9 +113,45 @@ def print_summary(report: Any, report_dir: str, formats: tuple[str, ...]) -> Non
         click.echo(f"  {name:<14} " + "  ".join(f"{k} {v}" for k, v in counts.items()), err=True)
     if s.error_codes:
         click.echo("  file errors:   " + ", ".join(f"{k} {v}" for k, v in s.error_codes.items()), err=True)
+    for line in file_lines(report.files, limit):
+        click.echo(f"  {line}", err=True)
     ext = {"json": "report.json", "md": "report.md"}
     for f in formats:
-        click.echo(f"report: {os.path.join(report_dir, ext[f])}")
+        click.echo(f"report: {os.path.join(report_dir, ext[f])}", err=not paths_on_stdout)
+
+
+def file_lines(files: Iterable[Any], limit: int | None = 5) -> list[str]:
+    """One line per file with an error (a file error or a check that failed), then one per file
+    with findings: the first ``limit`` of each, then how many more.
+
+    >>> from genaudit.results import CheckResult, FileError, ImageAudit
+    >>> files = [ImageAudit.failed(f"b{i}.png", FileError("truncated", "ends early")) for i in range(3)]
+    >>> files.append(ImageAudit("a.png", "ok", checks=(CheckResult.finding("metadata", summary="AI marker"),)))
+    >>> print("\\n".join(file_lines(files, limit=2)))
+    error:   b0.png: truncated: ends early
+    error:   b1.png: truncated: ends early
+    … and 1 more file with errors (see the report)
+    finding: a.png: AI marker
+    """
+    errors: list[str] = []
+    findings: list[str] = []
+    for f in files:
+        if f.error is not None:
+            errors.append(f"error:   {f.path}: {f.error.code}: {f.error.message}")
+        failed = [r for r in f.checks if r.status == "error"]
+        if failed:
+            errors.append(f"error:   {f.path}: " + "; ".join(f"check {r.check} failed: {r.reason}" for r in failed))
+        if f.has_findings:
+            findings.append(f"finding: {f.path}: " + "; ".join(r.summary or r.check for r in f.checks
+                                                                 if r.status == "finding"))
+    out: list[str] = []
+    for lines, what in ((errors, "with errors"), (findings, "with findings")):
+        shown = lines if limit is None else lines[:limit]
+        out.extend(shown)
+        if len(lines) > len(shown):
+            n = len(lines) - len(shown)
+            out.append(f"… and {n} more file{'s' if n > 1 else ''} {what} (see the report)")
+    return out
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -22,11 +22,10 @@ def keys_group() -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def keys_init(out_dir: str, organization: str, days: int, force: bool) -> int:
     """Create a DEVELOPMENT certificate chain (root CA + ES256 signer). Not for production."""
+    from ..io import refuse_existing
     from ..provenance.certs import DEV_LABEL, create_dev_chain, write_dev_chain
 
-    existing = [f for f in ("root.pem", "chain.pem", "signer.key") if os.path.exists(os.path.join(out_dir, f))]
-    if existing and not force:
-        raise click.UsageError(f"{out_dir} already holds {', '.join(existing)}; use --force to overwrite")
+    refuse_existing([os.path.join(out_dir, f) for f in ("root.pem", "chain.pem", "signer.key")], force)
     paths = write_dev_chain(out_dir, create_dev_chain(organization, valid_days=days))
     click.echo(f"{DEV_LABEL}\n  trust anchor: {paths['root']}\n  chain: {paths['chain']}\n  key: {paths['key']}")
     return EXIT_OK
@@ -47,12 +46,14 @@ def keys_init(out_dir: str, organization: str, days: int, force: bool) -> int:
               default="notAllowed", show_default=True, help="CAWG training and data-mining policy.")
 @click.option("--thumbnail", is_flag=True, help="Embed a claim thumbnail (off by default).")
 @click.option("--tsa-url", help="RFC 3161 timestamp authority (default: none, offline).")
+@click.option("--force", is_flag=True, help="Overwrite outputs that already exist.")
 @json_option
 def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, model_id: str | None,
              model_version: str | None, checks: str, watermark_key_file: str | None, training_mining: str,
-             thumbnail: bool, tsa_url: str | None, as_json: bool) -> int:
-    """Sign images with a C2PA manifest marking them AI-generated; files keep their names and format.
-    Exit 0 when every input was signed, 1 otherwise."""
+             thumbnail: bool, tsa_url: str | None, force: bool, as_json: bool) -> int:
+    """Sign images with a C2PA manifest marking them AI-generated; files keep their names and format,
+    with the input folders' tree mirrored under OUT. Refuses to overwrite existing outputs without
+    --force. Exit 0 when every input was signed, 1 otherwise."""
     from ..provenance.c2pa import SignerConfig
     from ..release import sign_files
     from ..watermark import load_key
@@ -62,7 +63,7 @@ def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, mo
     out = FileResults(as_json)
     for r in sign_files(inputs, out_dir, signer, model_id=model_id, model_version=model_version,
                         checks=[c.strip() for c in checks.split(",")], watermark_key=wkey,
-                        training_mining=training_mining, thumbnail=thumbnail):
+                        training_mining=training_mining, thumbnail=thumbnail, force=force):
         doc = r.to_dict()
         if r.error is not None:
             out.error(r.path, r.error.code, r.error.message,

@@ -10,17 +10,14 @@ import click
 from .output import EXIT_OK, Progress, print_summary
 
 
-def _parse_option(text: str) -> tuple[str, str, Any]:
-    """``check.key=value`` → (check, key, value); the value is JSON if it parses, else a string."""
+def _parse_option(text: str) -> tuple[str, str, str]:
+    """``check.key=value`` → (check, key, value). The value stays a string: the check converts it
+    by the option's declared type (:func:`genaudit.checks.base.parse_options`), as for TOML values."""
     name, sep, raw = text.partition("=")
     check, dot, key = name.strip().partition(".")
     if not sep or not dot or not check or not key:
         raise click.BadParameter(f"expected CHECK.KEY=VALUE, got {text!r}", param_hint="--option")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    return check, key, value
+    return check, key, raw
 
 
 def _load_config(config_file: str | None) -> Any:
@@ -38,7 +35,8 @@ def _load_config(config_file: str | None) -> Any:
 @click.option("--jobs", "-j", type=click.IntRange(min=0), help="Worker processes; 0 = one per core [0].")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch [16].")
 @click.option("--resume", is_flag=True, default=None, help="Reuse finished files from results.jsonl.")
-@click.option("--fail-on", help="Exit 1 on: findings, errors, both (comma-separated) or never [findings,errors].")
+@click.option("--fail-on", help="Exit 1 on: findings, errors (comma-separated), both (= findings,errors) or never"
+                               " [findings,errors].")
 @click.option("--exclude", multiple=True, help="Glob pattern to leave out of folder walks (repeatable).")
 @click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse images declaring more pixels.")
 @click.option("--max-file-bytes", type=click.IntRange(min=1), help="Refuse files larger than this.")
@@ -55,21 +53,25 @@ def _load_config(config_file: str | None) -> Any:
               help="PEM trust anchors for C2PA manifests: runs the provenance check"
                    " (added to the checks unless --checks is given).")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="No progress and no summary on the terminal.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON line per file on stdout as it finishes (its report entry), nothing else there;"
+                   " the summary and report paths go to stderr.")
 def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None, formats: str | None,
          jobs: int | None, batch_size: int | None, resume: bool | None, fail_on: str | None,
          exclude: tuple[str, ...], max_pixels: int | None, max_file_bytes: int | None,
          options: tuple[str, ...], config_file: str | None, watermark_key_file: str | None,
-         index_file: str | None, trust_anchors: str | None, quiet: bool | None) -> int:
+         index_file: str | None, trust_anchors: str | None, quiet: bool | None, as_json: bool) -> int:
     """Scan image files and folders; write report.json and report.md."""
     from ..audit import Auditor
 
     cfg = _load_config(config_file)
     user_checks = checks
     # Shortcut options: each sets its check's option and adds the check unless --checks was given.
+    parsed = [_parse_option(text) for text in options]
     for path, check, key in ((watermark_key_file, "watermark", "key_file"), (index_file, "memorization", "index"),
                              (trust_anchors, "provenance", "trust_anchors")):
         if path:
-            options = (*options, f"{check}.{key}={json.dumps(path)}")
+            parsed.append((check, key, path))
             current = checks.split(",") if checks is not None else list(cfg.checks)
             if user_checks is None and check not in current:
                 checks = ",".join((*current, check))
@@ -81,10 +83,9 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
             overrides[key] = value
     if exclude:
         overrides["exclude"] = tuple(cfg.exclude) + tuple(exclude)
-    if options:
+    if parsed:
         merged = {k: dict(v) for k, v in cfg.options.items()}
-        for text in options:
-            check, key, value = _parse_option(text)
+        for check, key, value in parsed:
             merged.setdefault(check, {})[key] = value
         overrides["options"] = merged
     cfg = cfg.replace(**overrides) if overrides else cfg
@@ -95,12 +96,19 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
     auditor = Auditor(cfg)
     progress = Progress(enabled=not quiet)
     try:
-        report = auditor.scan(list(paths), progress=progress)  # writes to cfg.report_dir, as the API does
+        report = auditor.scan(list(paths), progress=progress,  # writes to cfg.report_dir, as the API does
+                              on_file=_print_json if as_json else None)
     finally:
         progress.close()
     if not quiet:
-        print_summary(report, str(cfg.report_dir), cfg.formats)
+        print_summary(report, str(cfg.report_dir), cfg.formats, paths_on_stdout=not as_json)
     return report.exit_code(cfg.fail_on)
+
+
+def _print_json(audit: Any) -> None:
+    from ..results import dumps_json
+
+    click.echo(dumps_json(audit.to_dict()))
 
 
 @click.command("checks")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
@@ -23,8 +22,10 @@ def watermark_group() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing key file.")
 def watermark_keygen(out: str, force: bool) -> int:
     """Write a new random 256-bit watermark key (mode 0600). Keep it secret."""
+    from ..io import refuse_existing
     from ..watermark import generate_key, save_key
 
+    refuse_existing([out], force)
     key = generate_key()
     save_key(key, out, overwrite=force)
     click.echo(f"wrote key {key.key_id} to {out}")
@@ -38,13 +39,15 @@ def watermark_keygen(out: str, force: bool) -> int:
 @click.option("--method", default="tiled", show_default=True, help="tiled, dwtDct, dwtDctSvd or rivaGan.")
 @click.option("--payload", help="32-bit payload as hex (tiled method), e.g. c0ffee42.")
 @click.option("--psnr", type=float, help="Target PSNR in dB (tiled method) [38.3, measured after clipping].")
+@click.option("--force", is_flag=True, help="Overwrite outputs that already exist.")
 @json_option
 def watermark_embed(inputs: tuple[str, ...], out_dir: str, key_file: str, method: str, payload: str | None,
-                    psnr: float | None, as_json: bool) -> int:
-    """Watermark images; writes PNGs (greyscale and alpha kept) named like the inputs.
+                    psnr: float | None, force: bool, as_json: bool) -> int:
+    """Watermark images; writes PNGs (greyscale and alpha kept) named like the inputs, with the
+    input folders' tree mirrored under OUT. Refuses to overwrite existing outputs without --force.
     Exit 0 when every input was written, 1 otherwise."""
     from ..errors import ImageLoadError
-    from ..io import open_image, write_png
+    from ..io import open_image, plan_outputs, write_png
     from ..watermark import METHODS, WatermarkError, embed, format_payload, load_key, parse_payload
 
     _check_method(method, METHODS)
@@ -52,7 +55,11 @@ def watermark_embed(inputs: tuple[str, ...], out_dir: str, key_file: str, method
     value = parse_payload(payload)
     params = {"psnr": psnr} if psnr is not None else None
     out = FileResults(as_json)
-    for path in out.readable(inputs):
+    for planned in plan_outputs(inputs, out_dir, suffix=".png", force=force):
+        path, dest = planned.path, planned.output
+        if planned.error is not None or dest is None:
+            out.error(path, *planned.code_message())
+            continue
         try:
             marked = embed(open_image(path), key, value, method, params=params)
         except ImageLoadError as exc:
@@ -61,7 +68,7 @@ def watermark_embed(inputs: tuple[str, ...], out_dir: str, key_file: str, method
         except WatermarkError as exc:
             out.error(path, EMBED_FAILED, str(exc))
             continue
-        dest = write_png(os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".png"), marked)
+        write_png(dest, marked)
         out.result({"path": path, "status": "written", "output": dest, "method": method, "key_id": key.key_id,
                     "payload": format_payload(value)}, f"{path} -> {dest}")
     return out.exit_code

@@ -10,7 +10,10 @@ block, L2-normalised, so similarity is a cosine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 
 INPUT_SIZE = 224
+_log = logging.getLogger(__name__)
 
 
 def default_weights_path() -> str:
@@ -44,7 +48,6 @@ class ImageEmbedder:
 
     >>> import numpy as np
     >>> v = ImageEmbedder().embed([np.zeros((32, 32, 3), np.uint8), np.full((9, 50), 200, np.uint8)])
-    Loaded pretrained weights for efficientnet-lite0
     >>> v.shape, [round(float(x), 4) for x in np.linalg.norm(v, axis=1)]
     ((2, 1280), [1.0, 1.0])
     """
@@ -69,7 +72,12 @@ class ImageEmbedder:
             import torch
             from efficientnet_lite_pytorch import EfficientNet
 
-            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=self.weights_path)
+            # the package prints "Loaded pretrained weights ..." on stdout: keep stdout for what was asked for
+            chatter = io.StringIO()
+            with contextlib.redirect_stdout(chatter):
+                net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=self.weights_path)
+            if chatter.getvalue().strip():
+                _log.debug("efficientnet-lite0: %s", chatter.getvalue().strip())
             net.eval()
             self._net = net.to(self.device)
             self._torch = torch

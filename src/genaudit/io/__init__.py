@@ -13,7 +13,8 @@ The package has one module per job: :mod:`~genaudit.io.sniff` (format from conte
 :mod:`~genaudit.io.read` (bounded file reads), :mod:`~genaudit.io.decode` (bytes to pixels, with
 :mod:`~genaudit.io.metadata` and :mod:`~genaudit.io.convert`), :mod:`~genaudit.io.memory`
 (in-memory images), :mod:`~genaudit.io.image` (the :class:`LoadedImage` it all returns),
-:mod:`~genaudit.io.write` (PNG encoding, atomic writes) and :mod:`~genaudit.io.walk` (input folders).
+:mod:`~genaudit.io.write` (PNG encoding, atomic writes), :mod:`~genaudit.io.walk` (input folders) and
+:mod:`~genaudit.io.outputs` (where outputs go: mirrored, never overwritten without ``force``).
 Import from ``genaudit.io``; numpy and Pillow load on first use.
 
 >>> import numpy as np
@@ -28,6 +29,7 @@ from .convert import alpha_of
 from .decode import decode_bytes
 from .image import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS, GREY_MODES, ImageMetadata, LoadedImage, LoadLimits
 from .memory import load_any, load_array, load_pil
+from .outputs import OutputExistsError, PlannedOutput, plan_outputs, refuse_existing
 from .read import open_image, read_file
 from .sniff import SUPPORTED_FORMATS, Sniffed, sniff_format
 from .walk import InputItem, iter_inputs
@@ -40,4 +42,5 @@ __all__ = [  # noqa: RUF022 - grouped by topic
     "load_pil", "load_array", "load_any",
     "encode_png", "write_atomic", "write_png",
     "InputItem", "iter_inputs",
+    "plan_outputs", "PlannedOutput", "refuse_existing", "OutputExistsError",
 ]

@@ -92,13 +92,16 @@ class SampleOutput:
         text["genaudit:sampler"] = json.dumps(dict(self.sampler), sort_keys=True)
         return text
 
-    def save(self, out_dir: str | os.PathLike[str]) -> list[str]:
+    def save(self, out_dir: str | os.PathLike[str], *, force: bool = False) -> list[str]:
         """Write every sample as a PNG named by :meth:`file_name` with its :meth:`png_text`
-        (atomically); returns the paths."""
-        from ..io import write_png
+        (atomically); returns the paths. Files already there are refused before anything is
+        written (:class:`~genaudit.io.OutputExistsError`) unless ``force``."""
+        from ..io import refuse_existing, write_png
 
-        return [write_png(os.path.join(os.fspath(out_dir), self.file_name(i)), img, self.png_text(i))
-                for i, img in enumerate(self.images)]
+        paths = [os.path.join(os.fspath(out_dir), self.file_name(i)) for i in range(len(self.images))]
+        refuse_existing(paths, force)
+        return [write_png(path, img, self.png_text(i)) for i, (path, img) in enumerate(zip(paths, self.images,
+                                                                                          strict=True))]
 
 
 @runtime_checkable

@@ -33,18 +33,16 @@ Reading gives a :class:`ManifestReport` whose ``status`` is one of
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import functools
 import io
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .._version import __version__
-from ..errors import GenauditError
-from .certs import Clock, utc_now
+from .signer import ProvenanceError, SignerConfig, _read_file
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 AUDIT_LABEL = "org.genaudit.audit"
@@ -59,100 +57,6 @@ _TRUST_ONLY = frozenset({"signingCredential.untrusted"})
 #: genaudit's sniffed format names → MIME types the C2PA SDK reads and signs
 MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
                   "tiff": "image/tiff", "bmp": "image/bmp", "avif": "image/avif", "heif": "image/heif"}
-
-
-class ProvenanceError(GenauditError):
-    """A signing set-up problem: unreadable certificate or key, key not matching the certificate,
-    a certificate outside its validity period, or a file the SDK cannot sign."""
-
-
-# --------------------------------------------------------------------------------------------
-# signer
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SignerConfig:
-    """How to sign: a PEM certificate chain (signing certificate first) and either its private
-    key (PEM) or a ``callback(data: bytes) -> signature bytes`` for keys held in an HSM or KMS
-    (ES256: DER or raw r||s ECDSA signatures are accepted by the SDK)."""
-
-    chain_pem: bytes
-    key_pem: bytes | None = field(default=None, repr=False)
-    callback: Callable[[bytes], bytes] | None = field(default=None, repr=False)
-    alg: str = "es256"
-    tsa_url: str | None = None
-    """RFC 3161 timestamp authority; ``None`` (the default) keeps signing offline."""
-    clock: Clock = field(default=utc_now, repr=False, compare=False)
-    """What "now" is for :meth:`validate` (the real clock by default). The C2PA SDK checks the
-    certificate against the real clock when it signs and reads, whatever this says."""
-
-    def __post_init__(self) -> None:
-        if (self.key_pem is None) == (self.callback is None):
-            raise ProvenanceError("give exactly one of key_pem and callback")
-        if self.alg not in ("es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"):
-            raise ProvenanceError(f"unsupported signing algorithm {self.alg!r}")
-
-    @classmethod
-    def from_files(cls, cert: str | os.PathLike[str], key: str | os.PathLike[str], **kw: Any) -> SignerConfig:
-        """Read a PEM chain and a PEM private key, and check that they belong together."""
-        chain = _read_file(cert, "certificate chain")
-        key_pem = _read_file(key, "private key")
-        cfg = cls(chain_pem=chain, key_pem=key_pem, **kw)
-        cfg.validate()
-        return cfg
-
-    def leaf_certificate(self) -> Any:
-        from cryptography import x509
-
-        try:
-            certs = x509.load_pem_x509_certificates(self.chain_pem)
-        except ValueError as exc:
-            raise ProvenanceError(f"certificate chain is not valid PEM: {exc}") from None
-        return certs[0]
-
-    def validate(self, when: dt.datetime | None = None) -> None:
-        """Raise :class:`ProvenanceError` when the key does not match the signing certificate or
-        the certificate is not valid at ``when`` (default: ``self.clock()``, now); the SDK refuses
-        both, with vaguer messages."""
-        from cryptography.hazmat.primitives import serialization
-
-        leaf = self.leaf_certificate()
-        now = when or self.clock()
-        if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
-            fmt = "%Y-%m-%d %H:%M:%S"
-            raise ProvenanceError(f"signing certificate {leaf.subject.rfc4514_string()} is valid from"
-                                  f" {leaf.not_valid_before_utc:{fmt}} to {leaf.not_valid_after_utc:{fmt}} UTC,"
-                                  f" not now ({now:{fmt}} UTC): expired or not yet valid")
-        if self.key_pem is not None:
-            try:
-                key = serialization.load_pem_private_key(self.key_pem, password=None)
-            except (ValueError, TypeError) as exc:
-                raise ProvenanceError(f"private key is not an unencrypted PEM key: {exc}") from None
-            spki = serialization.PublicFormat.SubjectPublicKeyInfo
-            der = serialization.Encoding.DER
-            if key.public_key().public_bytes(der, spki) != leaf.public_key().public_bytes(der, spki):
-                raise ProvenanceError("the private key does not belong to the signing certificate"
-                                      f" ({leaf.subject.rfc4514_string()}): wrong key for this certificate")
-
-    def c2pa_signer(self) -> Any:
-        import c2pa
-
-        try:
-            if self.callback is not None:
-                alg = getattr(c2pa.C2paSigningAlg, self.alg.upper())
-                return c2pa.Signer.from_callback(self.callback, alg, self.chain_pem.decode(), self.tsa_url)
-            info = c2pa.C2paSignerInfo(alg=self.alg.encode(), sign_cert=self.chain_pem, private_key=self.key_pem,
-                                       ta_url=self.tsa_url.encode() if self.tsa_url else None)
-            return c2pa.Signer.from_info(info)
-        except c2pa.C2paError as exc:
-            raise ProvenanceError(f"cannot create a C2PA signer: {exc}") from None
-
-
-def _read_file(path: str | os.PathLike[str], what: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise ProvenanceError(f"cannot read {what} {os.fspath(path)!r}: {exc.strerror or exc}") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ def save_key(key: WatermarkKey, path: str | os.PathLike[str], *, overwrite: bool
     """Write ``key`` as JSON readable only by its owner (mode 0600)."""
     p = os.fspath(path)
     if os.path.exists(p) and not overwrite:
-        raise WatermarkKeyError(f"{p} exists; refusing to overwrite a key")
+        raise WatermarkKeyError(f"refusing to overwrite {p}: it exists; use --force (overwrite=True) to replace"
+                                " the key")
     doc = {"format": KEY_FORMAT, "version": KEY_VERSION, "key_id": key.key_id,
            "created": datetime.now(UTC).isoformat(timespec="seconds"), "secret": key.secret.hex()}
     os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
@@ -82,24 +83,57 @@ def save_key(key: WatermarkKey, path: str | os.PathLike[str], *, overwrite: bool
 
 
 def load_key(path: str | os.PathLike[str]) -> WatermarkKey:
-    """Read a key file written by :func:`save_key` (``genaudit watermark keygen``)."""
+    """Read a key file written by :func:`save_key` (``genaudit watermark keygen``). Anything else
+    (a PEM certificate or key, a binary file, damaged JSON) is a :class:`WatermarkKeyError` with one
+    line saying what the file is.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
+    ...     _ = f.write("-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"); f.flush()
+    ...     load_key(f.name)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    genaudit.watermark.keys.WatermarkKeyError: watermark key file ....pem is a PEM certificate, not ...
+    """
     p = os.fspath(path)
     try:
-        with open(p, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        with open(p, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise WatermarkKeyError(f"watermark key file {p} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise WatermarkKeyError(f"watermark key file {p} is not readable JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != KEY_FORMAT:
-        raise WatermarkKeyError(f"{p} is not a genaudit watermark key (no \"format\": \"{KEY_FORMAT}\")")
-    if doc.get("version") != KEY_VERSION:
-        raise WatermarkKeyError(
-            f"{p} has key version {doc.get('version')!r}; this genaudit reads version {KEY_VERSION}")
+    except OSError as exc:
+        raise WatermarkKeyError(f"cannot read watermark key file {p}: {exc.strerror or exc}") from None
+    make = "(make one with: genaudit watermark keygen -o KEY)"
+    if b"-----BEGIN " in raw:
+        kind = "private key" if b"PRIVATE KEY-----" in raw else "certificate" if b"CERTIFICATE-----" in raw else "file"
+        raise WatermarkKeyError(f"watermark key file {p} is a PEM {kind}, not a genaudit watermark key {make}")
     try:
-        key = WatermarkKey(bytes.fromhex(str(doc["secret"])))
-    except (KeyError, ValueError) as exc:
-        raise WatermarkKeyError(f"{p} has no valid hex \"secret\": {exc}") from None
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise WatermarkKeyError(f"watermark key file {p} is a binary file, not a genaudit watermark key {make}") \
+            from None
+    except ValueError:
+        raise WatermarkKeyError(f"watermark key file {p} is not JSON, so not a genaudit watermark key {make}") \
+            from None
+    if not isinstance(doc, dict) or doc.get("format") != KEY_FORMAT:
+        raise WatermarkKeyError(f"watermark key file {p} is not a genaudit watermark key"
+                                f" (no \"format\": \"{KEY_FORMAT}\") {make}")
+    if doc.get("version") != KEY_VERSION:
+        raise WatermarkKeyError(f"watermark key file {p} has key version {doc.get('version')!r};"
+                                f" this genaudit reads version {KEY_VERSION}")
+    secret = doc.get("secret")
+    if not isinstance(secret, str):
+        raise WatermarkKeyError(f"watermark key file {p} has no \"secret\": the file is damaged")
+    try:
+        data = bytes.fromhex(secret)
+    except ValueError:
+        raise WatermarkKeyError(f"watermark key file {p} has a \"secret\" that is not hex digits:"
+                                " the file is damaged") from None
+    if len(data) < 16:
+        raise WatermarkKeyError(f"watermark key file {p} has a \"secret\" of {len(data)} bytes; a key needs at"
+                                " least 16")
+    key = WatermarkKey(data)
     if doc.get("key_id") not in (None, key.key_id):
-        raise WatermarkKeyError(f"{p}: key_id does not match the secret (the file was edited or damaged)")
+        raise WatermarkKeyError(f"watermark key file {p}: key_id does not match the secret (the file was edited"
+                                " or damaged)")
     return key
