@@ -3,7 +3,8 @@ it never raises, returns a valid JSON-serialisable CheckResult named after itsel
 is deterministic, batches consistently, and says *why* when it skips.
 
 Checks that need configuration (a watermark key, a training index, trust anchors) are held to the
-contract twice: with default options (their skip path) and configured with real files made here,
+contract twice: with default options (their skip path, or the configuration error of a check that
+cannot run at all without its option: memorization without an index) and configured with real files made here,
 so that their working path meets the same rules."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from genaudit.errors import ConfigError
 from genaudit.io import LoadedImage, decode_bytes, load_array, load_pil
 from genaudit.registry import create_check, list_checks
 from genaudit.results import CheckResult
@@ -115,6 +117,10 @@ def assert_contract(name: str, options: dict[str, Any] | None,
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_contract(name: str, images: list[tuple[str, LoadedImage]]) -> None:
+    if name == "memorization":  # selected without its index: one configuration error at construction
+        with pytest.raises(ConfigError, match=r"^the memorization check needs option memorization\.index: give "):
+            create_check(name, None)
+        return
     assert_contract(name, None, images)
 
 

@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from genaudit import models
 from genaudit.datasets import load_fashion_mnist
+from genaudit.errors import ConfigError
+from genaudit.memorization import TrainingIndex
+from genaudit.registry import create_check
 from genaudit.samples import photo_crops
 from tests.conftest import CliRunner
 
@@ -91,3 +95,24 @@ def test_scan_flags_the_memorizing_model_and_not_real_photos(run_cli: CliRunner,
         assert int(best["source"].rsplit(":", 1)[1]) in set(train_idx.tolist())   # a copy of one of ITS 64 images
     r = run_cli("scan", str(photos), "--index", str(tmp_path / "nope.gaidx"), "--report-dir", str(report_dir))
     assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_memorization_without_an_index_or_with_an_empty_one_is_a_config_error(run_cli: CliRunner,
+                                                                              tmp_path: Path) -> None:
+    need = "the memorization check needs option memorization.index: give --index IDX or -O memorization.index=IDX"
+    with pytest.raises(ConfigError) as info:
+        create_check("memorization")
+    assert str(info.value) == need
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(next(iter(photo_crops(64, 1, seed=3)))[1]).save(inputs / "a.png")
+    empty = TrainingIndex(("phash",)).save(tmp_path / "empty.gaidx")
+    for extra, needle in (((), need), (("--index", empty), f"memorization index {empty} holds no training items")):
+        r = run_cli("scan", str(inputs), "--checks", "memorization", *extra, "--report-dir", str(tmp_path / "rep"),
+                    "-q")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and r.stdout == "" and len(lines) == 1, r.stdout + r.stderr
+        assert lines[0] == f"genaudit: error: {needle}" or lines[0].startswith(f"genaudit: error: {needle} ("), lines
+        assert not (tmp_path / "rep").exists()     # stopped before the scan began
+    with pytest.raises(ConfigError, match="holds no training items"):
+        create_check("memorization", {"index": empty})

@@ -35,7 +35,8 @@ from .base import Check
 @dataclass(frozen=True)
 class MemorizationOptions:
     index: str | None = None
-    """Index file written by ``genaudit index build`` (required to run)."""
+    """Index file written by ``genaudit index build`` (required: without it, or with an empty index,
+    the check is a configuration error at construction)."""
     candidates: int = 10
     """Nearest training items per hash family (and per mirror image) passed to the reranker."""
     exact_radius: int = 2
@@ -79,24 +80,28 @@ class MemorizationCheck(Check):
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        self.index: Any = None
-        if self.options.index:
-            from ..memorization.index import IndexFileError, TrainingIndex
+        from ..memorization.index import IndexFileError, TrainingIndex
 
-            if not os.path.isfile(self.options.index):
-                raise ConfigError(f"memorization index {self.options.index} not found"
-                                  " (build one with `genaudit index build SRC... -o IDX`)")
-            try:
-                self.index = TrainingIndex.load(self.options.index)
-            except IndexFileError as exc:
-                raise ConfigError(str(exc)) from None
+        path = self.options.index
+        if not path:  # selected without an index: a configuration error, not a skip on every file
+            raise ConfigError("the memorization check needs option memorization.index: give --index IDX"
+                              " or -O memorization.index=IDX")
+        if not os.path.isfile(path):
+            raise ConfigError(f"memorization index {path} not found"
+                              " (build one with `genaudit index build SRC... -o IDX`)")
+        try:
+            self.index = TrainingIndex.load(path)
+        except IndexFileError as exc:
+            raise ConfigError(str(exc)) from None
+        if len(self.index) == 0:
+            raise ConfigError(f"memorization index {path} holds no training items"
+                              " (rebuild it with `genaudit index build SRC... -o IDX`)")
         self._search: NearCopySearch | None = None
 
     def params(self) -> dict[str, Any]:
         d = dict(super().params())
-        if self.index is not None:
-            d["index_items"] = len(self.index)
-            d["index_families"] = list(self.index.families)
+        d["index_items"] = len(self.index)
+        d["index_families"] = list(self.index.families)
         return d
 
     def models(self) -> list[dict[str, Any]]:
@@ -110,23 +115,17 @@ class MemorizationCheck(Check):
             return []
 
     def setup(self) -> None:
-        if self.index is not None:
-            embedder = None
-            if self.options.rerank:
-                from ..features.embedding import ImageEmbedder
+        embedder = None
+        if self.options.rerank:
+            from ..features.embedding import ImageEmbedder
 
-                embedder = ImageEmbedder()
-            self._search = NearCopySearch(self.index, self.options.search_params(), embedder=embedder)
+            embedder = ImageEmbedder()
+        self._search = NearCopySearch(self.index, self.options.search_params(), embedder=embedder)
 
     def run(self, image: LoadedImage) -> CheckResult:
         return self.run_batch([image])[0]
 
     def run_batch(self, images: Sequence[LoadedImage]) -> list[CheckResult]:
-        if self.index is None:
-            return [CheckResult.skipped(self.name, "no training index configured (use --index IDX or"
-                                                   " -O memorization.index=IDX)") for _ in images]
-        if len(self.index) == 0:
-            return [CheckResult.skipped(self.name, "the training index is empty") for _ in images]
         self.ensure_setup()
         assert self._search is not None
         first = self.index.families[0]
