@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -116,3 +117,29 @@ def test_memorization_without_an_index_or_with_an_empty_one_is_a_config_error(ru
         assert not (tmp_path / "rep").exists()     # stopped before the scan began
     with pytest.raises(ConfigError, match="holds no training items"):
         create_check("memorization", {"index": empty})
+
+
+def test_resume_refuses_a_journal_written_against_another_index_file(tmp_path: Path) -> None:
+    from genaudit import Auditor
+    from genaudit.errors import ResumeError
+    from genaudit.memorization import build_index
+
+    train, inputs = tmp_path / "train", tmp_path / "in"
+    train.mkdir()
+    inputs.mkdir()
+    photos = [im for _, im in photo_crops(64, 4, seed=8)]
+    for i, im in enumerate(photos[:3]):
+        Image.fromarray(im).save(train / f"t{i}.png")
+    Image.fromarray(photos[0]).save(inputs / "a.png")
+    idx = tmp_path / "train.gaidx"
+    build_index([str(train)], jobs=1)[0].save(idx)
+    options = {"memorization": {"index": str(idx), "rerank": False, "align": False}}
+    first = Auditor(checks=("memorization",), options=options)
+    assert first.check_infos()[0].params["index_sha256"] == hashlib.sha256(idx.read_bytes()).hexdigest()
+    first.scan([str(inputs)], report_dir=tmp_path / "rep")
+    Image.fromarray(photos[3]).save(train / "t1.png")     # same number of items, other content
+    build_index([str(train)], jobs=1)[0].save(idx)
+    again = Auditor(checks=("memorization",), options=options, resume=True)
+    assert again.fingerprint() != first.fingerprint()
+    with pytest.raises(ResumeError, match="other checks, options"):
+        again.scan([str(inputs)], report_dir=tmp_path / "rep")

@@ -102,6 +102,7 @@ class MemorizationCheck(Check):
         d = dict(super().params())
         d["index_items"] = len(self.index)
         d["index_families"] = list(self.index.families)
+        d["index_sha256"] = self.index.file_sha256  # a rebuilt index changes the resume fingerprint
         return d
 
     def models(self) -> list[dict[str, Any]]:

@@ -354,6 +354,8 @@ class TrainingIndex:
         self.families = tuple(families)
         self.indexes = {f: HammingIndex() for f in self.families}
         self.sources: list[str] = []
+        self.file_sha256: str | None = None
+        """sha256 of the file this index was last loaded from or saved to (None: never on disk)."""
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -385,12 +387,14 @@ class TrainingIndex:
                                for n, b in sections]}
         p = os.fspath(path)
         tmp = f"{p}.tmp-{os.getpid()}"
+        digest = hashlib.sha256()
         with open(tmp, "wb") as fh:
-            fh.write(INDEX_MAGIC)
-            fh.write(json.dumps(header, sort_keys=True).encode("utf-8") + b"\n")
-            for _, b in sections:
-                fh.write(b)
+            for part in (INDEX_MAGIC, json.dumps(header, sort_keys=True).encode("utf-8") + b"\n",
+                         *(b for _, b in sections)):
+                fh.write(part)
+                digest.update(part)
         os.replace(tmp, p)
+        self.file_sha256 = digest.hexdigest()
         return p
 
     @classmethod
@@ -431,4 +435,5 @@ class TrainingIndex:
             raise IndexFileError(f"{p}: section sizes disagree with the header's count {header['count']}")
         index.indexes = {f: HammingIndex(codes[f]) for f in index.families}
         index.sources = sources
+        index.file_sha256 = hashlib.sha256(data).hexdigest()
         return index
