@@ -143,3 +143,32 @@ def test_resume_refuses_a_journal_written_against_another_index_file(tmp_path: P
     assert again.fingerprint() != first.fingerprint()
     with pytest.raises(ResumeError, match="other checks, options"):
         again.scan([str(inputs)], report_dir=tmp_path / "rep")
+
+
+def test_index_build_or_add_of_nothing_indexable_exits_2_and_writes_nothing(run_cli: CliRunner,
+                                                                             tmp_path: Path) -> None:
+    from genaudit.memorization import NothingToIndexError, build_index
+
+    empty, refused = tmp_path / "empty", tmp_path / "refused"
+    empty.mkdir()
+    refused.mkdir()
+    (refused / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (refused / "notes.txt").write_text("not an image")
+    out = tmp_path / "out" / "x.gaidx"
+    out.parent.mkdir()
+    for src, needle in ((empty, f"no training images in {empty}"),
+                        (refused, f"no training images in {refused}: all 2 files were refused (first: {refused}/")):
+        r = run_cli("index", "build", str(src), "-o", str(out), "-j", "1", "-q")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and r.stdout == "" and len(lines) == 1, r.stdout + r.stderr
+        assert lines[0].startswith(f"genaudit: error: {needle}"), lines
+        assert list(out.parent.iterdir()) == []
+        with pytest.raises(NothingToIndexError):
+            build_index([str(src)], jobs=1)
+    train = tmp_path / "train"
+    train.mkdir()
+    Image.fromarray(next(iter(photo_crops(64, 1, seed=4)))[1]).save(train / "t.png")
+    assert run_cli("index", "build", str(train), "-o", str(out), "-j", "1", "-q").returncode == 0
+    before = out.read_bytes()
+    r = run_cli("index", "add", str(out), str(empty), "-j", "1", "-q")
+    assert r.returncode == 2 and "no training images in" in r.stderr and out.read_bytes() == before

@@ -6,7 +6,7 @@ similarity → registration → :func:`matching_ids`); :func:`wilson_interval` g
 Importing this package loads numpy only.
 """
 
-from .build import BuildReport, build_index
+from .build import BuildReport, NothingToIndexError, build_index
 from .index import HammingIndex, IndexFileError, TrainingIndex, as_codes, popcount64
 from .rule import Candidate, match_order, matching_ids
 from .search import ImageMatches, NearCopySearch, SearchParams
@@ -14,5 +14,6 @@ from .sources import SourceImages, is_idx_source, resolve_idx
 from .stats import wilson_interval
 
 __all__ = ["BuildReport", "Candidate", "HammingIndex", "ImageMatches", "IndexFileError", "NearCopySearch",
+           "NothingToIndexError",
            "SearchParams", "SourceImages", "TrainingIndex", "as_codes", "build_index", "is_idx_source",
            "match_order", "matching_ids", "popcount64", "resolve_idx", "wilson_interval"]
