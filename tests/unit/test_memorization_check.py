@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,55 @@ def test_index_build_or_add_of_nothing_indexable_exits_2_and_writes_nothing(run_
     before = out.read_bytes()
     r = run_cli("index", "add", str(out), str(empty), "-j", "1", "-q")
     assert r.returncode == 2 and "no training images in" in r.stderr and out.read_bytes() == before
+
+
+def _memorization(report_dir: Path) -> dict[str, dict]:
+    """File name → its memorization result in report.json."""
+    report = json.loads((report_dir / "report.json").read_text())
+    return {Path(f["path"]).name: f["checks"]["memorization"] for f in report["files"]}
+
+
+def test_an_index_finds_the_same_copies_from_any_folder_and_a_lost_training_file_is_an_error(
+        run_cli: CliRunner, tmp_path: Path) -> None:
+    from genaudit.watermark import attacks
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    (work / "train").mkdir(parents=True)
+    (work / "gen").mkdir()
+    elsewhere.mkdir()
+    photos = [im for _, im in photo_crops(96, 7, seed=41)]
+    for i, im in enumerate(photos[:6]):
+        Image.fromarray(im).save(work / "train" / f"t{i}.png")
+    for i in range(3):   # rotated copies: only the embedding and registration stages can match them
+        Image.fromarray(attacks.apply("rotate_5", photos[i], seed=0)).save(work / "gen" / f"q{i}.png")
+    Image.fromarray(photos[6]).save(work / "gen" / "other.png")
+    r = run_cli("index", "build", "train", "-o", "train.gaidx", "-j", "1", "-q", cwd=work)   # relative paths
+    assert r.returncode == 0, r.stderr
+    scan = ("-O", "memorization.candidates=4", "-j", "1", "-q")
+    r = run_cli("scan", "gen", "--index", "train.gaidx", "--report-dir", "rep", *scan, cwd=work)
+    assert r.returncode == 1, r.stderr
+    r = run_cli("scan", str(work / "gen"), "--index", "../work/train.gaidx", "--report-dir", "rep", *scan,
+                cwd=elsewhere)
+    assert r.returncode == 1, r.stderr
+
+    def found(res: dict) -> tuple[str, list[str]]:
+        return res["status"], [Path(c["source"]).name for c in res["data"]["closest"] if c["match"]]
+
+    here, there = _memorization(work / "rep"), _memorization(elsewhere / "rep")
+    assert {n: found(r) for n, r in there.items()} == {n: found(r) for n, r in here.items()} == {
+        "q0.png": ("finding", ["t0.png"]), "q1.png": ("finding", ["t1.png"]), "q2.png": ("finding", ["t2.png"]),
+        "other.png": ("ok", [])}
+    assert all("unreadable_training_items" not in r["data"] for r in there.values())
+
+    (work / "train" / "t1.png").unlink()       # the index and its training data now disagree
+    r = run_cli("scan", str(work / "gen"), "--index", "../work/train.gaidx", "--report-dir", "rep2", *scan,
+                "--fail-on", "errors", cwd=elsewhere)
+    assert r.returncode == 1, r.stderr
+    lost = _memorization(elsewhere / "rep2")["q1.png"]
+    assert lost["status"] == "error" and "t1.png" in lost["reason"], lost
+    assert lost["data"]["unreadable_training_items"][0].startswith(os.path.join("..", "work", "train", "t1.png"))
+    summary = json.loads((elsewhere / "rep2" / "report.json").read_text())["summary"]
+    assert summary["statuses"]["memorization"]["error"] >= 1
+    assert summary["checks"]["memorization"]["unreadable_training_items"] == 1
+    md = (elsewhere / "rep2" / "report.md").read_text()
+    assert "## Check errors (" in md and any("q1.png" in line and "t1.png" in line for line in md.splitlines())

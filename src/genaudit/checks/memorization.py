@@ -137,8 +137,8 @@ class MemorizationCheck(Check):
                     "matches": len(matches), "candidates": len(found.candidates), "reranked": found.reranked,
                     "registered": found.registered, "generator": _generator_of(image)}
             if found.errors:
-                data["unreadable_training_items"] = found.errors[:5]
-            if matches:
+                results.append(self._unreadable(found.errors, data, matches))
+            elif matches:
                 best = matches[0]
                 sim_txt = f", similarity {best['similarity']:.3f}" if best["similarity"] is not None else ""
                 if best["aligned"] is not None:
@@ -150,11 +150,26 @@ class MemorizationCheck(Check):
                 results.append(CheckResult.ok(self.name, data, summary="no near-copy of a training item"))
         return results
 
+    def _unreadable(self, errors: list[str], data: dict[str, Any], matches: list[dict[str, Any]]) -> CheckResult:
+        """An image some of whose candidates could not be loaded: the index and its training data
+        disagree, so no verdict is given (``error``); what was found is kept in ``data``."""
+        data["unreadable_training_items"] = errors
+        reason = (f"{len(errors)} training item(s) among its candidates could not be read (rebuild the index or"
+                  f" restore its training data): {'; '.join(errors[:3])}{'; ...' if len(errors) > 3 else ''}")
+        if matches:
+            reason += f"; it matches {', '.join(m['source'] for m in matches[:3])}"
+        return CheckResult(self.name, "error", f"error: {reason}", data, reason)
+
     @classmethod
     def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:
         groups: dict[str, list[int]] = {}
         total = [0, 0]
+        unreadable: set[str] = set()
+        affected = 0
         for _, r in items:
+            lost = r.data.get("unreadable_training_items") or []
+            unreadable.update(lost)
+            affected += bool(lost)
             if r.status not in ("ok", "finding"):
                 continue
             hit = int(r.status == "finding")
@@ -168,7 +183,8 @@ class MemorizationCheck(Check):
             lo, hi = wilson_interval(k, n)
             return {"memorized": k, "audited": n, "rate": k / n if n else None, "ci95": [lo, hi]}
 
-        return {"memorization_rate": rate(*total), "by_generator": {g: rate(*v) for g, v in sorted(groups.items())}}
+        return {"memorization_rate": rate(*total), "by_generator": {g: rate(*v) for g, v in sorted(groups.items())},
+                "unreadable_training_items": len(unreadable), "images_with_unreadable_training_items": affected}
 
 
 def _generator_of(image: LoadedImage) -> str:
