@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from genaudit.memorization.index import INDEX_MAGIC, HammingIndex, IndexFileError, TrainingIndex
+from tests.conftest import CliRunner
 
 
 def random_codes(n: int, seed: int) -> np.ndarray:
@@ -171,3 +172,38 @@ def test_a_version_1_index_is_read_with_its_sources_as_stored_and_saved_as_versi
     assert stored_sources(tmp_path / "idx" / "old.gaidx")[0] == "../train/x.png"
     assert TrainingIndex.load(tmp_path / "idx" / "old.gaidx").sources == [str(tmp_path / "train" / "x.png"),
                                                                           "/abs/y.png"]
+
+
+def test_query_index_is_exact_and_is_what_index_query_prints(run_cli: CliRunner, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from genaudit.features.hashing import hash_images
+    from genaudit.io import open_image
+    from genaudit.memorization import query_index
+    from genaudit.samples import photo_crops
+
+    photos = [im for _, im in photo_crops(64, 6, seed=17)]
+    index = TrainingIndex(("phash", "dhash"))
+    index.add({f: hash_images(photos[:5], f) for f in index.families}, [str(tmp_path / f"t{i}.png") for i in range(5)])
+    idx = index.save(tmp_path / "t.gaidx")
+    Image.fromarray(photos[2]).resize((50, 50)).save(tmp_path / "copy.png")
+    Image.fromarray(photos[5]).save(tmp_path / "other.png")
+    queries = [open_image(str(tmp_path / n)).pil for n in ("copy.png", "other.png")]
+    found = query_index(index, queries, radius=8, k=3)
+    codes = index.indexes["phash"].codes
+    for res, q in zip(found, hash_images(queries, "phash"), strict=True):
+        d = np.bitwise_count(codes ^ q).astype(int)
+        by_distance = sorted(range(len(codes)), key=lambda i: (d[i], i))
+        assert res.family == "phash" and res.hash == f"{int(q):016x}" and res.radius == 8
+        assert [(n.id, n.distance) for n in res.matches] == [(i, d[i]) for i in by_distance if d[i] <= 8]
+        assert [(n.id, n.distance) for n in res.nearest] == [(i, d[i]) for i in by_distance[:3]]
+        assert all(n.source == index.sources[n.id] for n in res.matches + res.nearest)
+    assert [n.source for n in found[0].matches][:1] == [str(tmp_path / "t2.png")]
+    for name, res in zip(("copy.png", "other.png"), found, strict=True):
+        path = str(tmp_path / name)
+        r = run_cli("index", "query", idx, path, "--radius", "8", "-k", "3", "--json")
+        assert json.loads(r.stdout) == {"path": path, "status": "match" if res.matches else "no_match",
+                                        **res.to_dict()}
+        r = run_cli("index", "query", idx, path, "--radius", "8", "-k", "3")
+        assert r.stdout == (f"{path}: {len(res.matches)} within 8 bits; nearest {res.nearest[0].source}"
+                            f" at {res.nearest[0].distance}\n")

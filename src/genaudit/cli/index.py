@@ -89,30 +89,22 @@ def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: s
 def index_query(index_file: str, images: tuple[str, ...], radius: int, k: int, as_json: bool) -> int:
     """Find training items near IMAGES. Exit 1 when any image has a match within --radius (or errors)."""
     from ..errors import ImageLoadError
-    from ..features.hashing import hash_images, to_hex
     from ..io import open_image
     from ..memorization.index import TrainingIndex
+    from ..memorization.query import query_index
 
     index = TrainingIndex.load(index_file)
     family = index.families[0]
-    hamming = index.indexes[family]
     out = FileResults(as_json)
     for path in out.readable(images, family=family):
         try:
-            code = hash_images([open_image(path).pil], family)
+            pil = open_image(path).pil
         except ImageLoadError as exc:
             out.error(path, exc.code, exc.message, family=family)
             continue
-        ids, dists = hamming.radius_search(code[0], radius)
-        nn_ids, nn_d = hamming.knn(code, k)
-        doc: dict[str, Any] = {
-            "path": path, "status": "match" if len(ids) else "no_match", "family": family, "hash": to_hex(code[0]),
-            "radius": radius,
-            "matches": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
-                        for i, d in zip(ids, dists, strict=True)],
-            "nearest": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
-                        for i, d in zip(nn_ids[0], nn_d[0], strict=True) if i >= 0]}
-        best = doc["nearest"][0] if doc["nearest"] else None
-        out.result(doc, f"{path}: {len(doc['matches'])} within {radius} bits"
-                        + (f"; nearest {best['source']} at {best['distance']}" if best else ""), good=not len(ids))
+        [found] = query_index(index, [pil], radius, k)
+        best = found.nearest[0] if found.nearest else None
+        out.result({"path": path, "status": "match" if found.matches else "no_match", **found.to_dict()},
+                   f"{path}: {len(found.matches)} within {radius} bits"
+                   + (f"; nearest {best.source} at {best.distance}" if best else ""), good=not found.matches)
     return out.exit_code
