@@ -75,3 +75,21 @@ def test_empty_index_and_bad_parameters() -> None:
         SearchParams(candidates=0)
     with pytest.raises(ConfigError, match=r"invalid options for check .memorization.: align_top must be in 1\.\.1000"):
         create_check("memorization", {"align_top": 0})
+
+
+def test_the_checks_options_are_the_search_params_plus_its_own() -> None:
+    from dataclasses import fields
+
+    from genaudit.checks.memorization import MemorizationOptions
+
+    assert issubclass(MemorizationOptions, SearchParams)   # one definition of the search options
+    engine = {f.name: f.default for f in fields(SearchParams)}
+    assert {f.name: f.default for f in fields(MemorizationOptions)} == {
+        **engine, "index": None, "rerank": True, "report": 3}
+    assert set(engine) == {"candidates", "exact_radius", "similarity", "aligned", "support", "align_top",
+                           "aligned_margin", "align", "margin"}
+    opts = MemorizationOptions(index="x.gaidx", candidates=7, aligned=0.99, rerank=False)
+    assert opts.search_params() == SearchParams(candidates=7, aligned=0.99)
+    assert type(opts.search_params()) is SearchParams
+    with pytest.raises(ValueError, match="candidates must be in"):
+        MemorizationOptions(index="x.gaidx", candidates=0)

@@ -33,38 +33,17 @@ from .base import Check
 
 
 @dataclass(frozen=True)
-class MemorizationOptions:
+class MemorizationOptions(SearchParams):
+    """The search engine's options (:class:`~genaudit.memorization.search.SearchParams`: same names,
+    defaults and validation) plus the check's own."""
+
     index: str | None = None
     """Index file written by ``genaudit index build`` (required: without it, or with an empty index,
     the check is a configuration error at construction)."""
-    candidates: int = 10
-    """Nearest training items per hash family (and per mirror image) passed to the reranker."""
-    exact_radius: int = 2
-    """Hash distance (bits, first family) at or below which a candidate is a match without reranking."""
-    similarity: float = 0.94
-    """Embedding cosine similarity at or above which a candidate is a match."""
-    aligned: float = 0.98
-    """Aligned correlation (stage 3) at or above which a candidate is a match; above 1 turns it off."""
-    support: float = 0.95
-    """Aligned correlation a candidate also needs to match by embedding similarity (0: none)."""
-    align_top: int = 8
-    """Candidates registered in stage 3: the most similar by embedding (by hash distance without it)."""
-    aligned_margin: float = 0.01
-    """With a margin > 0, only the best aligned candidate can match by aligned correlation, and only
-    when it leads the next registered candidate by this much."""
-    align: bool = True
-    """Run stage 3 (False: hash distance and embedding similarity only)."""
-    margin: float = 0.0
-    """With a margin > 0, only the most similar candidate can match by similarity, and only when it
-    is at least this much more similar than the next one (a copy has one source; a merely similar
-    item has many look-alikes)."""
     rerank: bool = True
     """Use the embedding stage (False: hash distance only)."""
     report: int = 3
     """Closest training items listed per image."""
-
-    def __post_init__(self) -> None:
-        self.search_params()  # validates the search options (ValueError naming the bad one)
 
     def search_params(self) -> SearchParams:
         """The options of the search engine, as :class:`~genaudit.memorization.search.SearchParams`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -24,7 +25,21 @@ def _families_opt(text: str) -> tuple[str, ...]:
     return fams
 
 
-def _build_into(sources: tuple[str, ...], index: Any, jobs: int, scheduler: str | None, quiet: bool) -> Any:
+def _build_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--jobs, --scheduler and --quiet, shared by ``index build`` and ``index add``."""
+    for option in (click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+                   click.option("--scheduler", help="Address of an existing Dask scheduler"
+                                                    " (default: an embedded local cluster)."),
+                   click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+                                help="Dask worker processes; 0 = one per core.")):
+        command = option(command)
+    return command
+
+
+def _build_and_save(index: Any, sources: tuple[str, ...], path: str, jobs: int, scheduler: str | None, quiet: bool,
+                    line: Callable[[Any], str]) -> int:
+    """Hash ``sources`` into ``index``, name the refused files, write the index to ``path`` and print
+    ``line(report)``; exit 1 when files were refused."""
     from ..memorization.build import build_index
 
     progress = Progress(enabled=not quiet, label="hashing")
@@ -35,47 +50,41 @@ def _build_into(sources: tuple[str, ...], index: Any, jobs: int, scheduler: str 
         raise click.UsageError(str(exc)) from None
     finally:
         progress.close()
-    for path, code, message in report.errors:
-        click.echo(file_error_line(path, code, message), err=True)
-    return report
+    for p, code, message in report.errors:
+        click.echo(file_error_line(p, code, message), err=True)
+    index.save(path)
+    click.echo(line(report))
+    return EXIT_FINDINGS if report.errors else EXIT_OK
 
 
 @index_group.command("build")
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Index file to write.")
 @click.option("--hashes", default="phash", show_default=True, help="Hash families, comma-separated.")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Dask worker processes; 0 = one per core.")
-@click.option("--scheduler", help="Address of an existing Dask scheduler (default: an embedded local cluster).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_build_options
 def index_build(sources: tuple[str, ...], out: str, hashes: str, jobs: int, scheduler: str | None, quiet: bool) -> int:
     """Hash SOURCES (folders, image files, fashion-mnist:train|test, IDX files) into a new index."""
     from ..memorization.index import TrainingIndex
 
     index = TrainingIndex(_families_opt(hashes))
-    report = _build_into(sources, index, jobs, scheduler, quiet)
-    index.save(out)
-    click.echo(f"{out}: {len(index)} items ({', '.join(index.families)}), {len(report.errors)} files refused,"
-               f" {report.seconds:.1f} s on {report.scheduler}")
-    return EXIT_FINDINGS if report.errors else EXIT_OK
+    return _build_and_save(index, sources, out, jobs, scheduler, quiet,
+                           lambda r: f"{out}: {len(index)} items ({', '.join(index.families)}), {len(r.errors)} files"
+                                     f" refused, {r.seconds:.1f} s on {r.scheduler}")
 
 
 @index_group.command("add")
 @click.argument("index_file", type=click.Path(dir_okay=False, exists=True))
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Dask worker processes; 0 = one per core.")
-@click.option("--scheduler", help="Address of an existing Dask scheduler.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_build_options
 def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: str | None, quiet: bool) -> int:
     """Add SOURCES to an existing index (written back in place, atomically)."""
     from ..memorization.index import TrainingIndex
 
     index = TrainingIndex.load(index_file)
     before = len(index)
-    report = _build_into(sources, index, jobs, scheduler, quiet)
-    index.save(index_file)
-    click.echo(f"{index_file}: {before} + {len(index) - before} = {len(index)} items,"
-               f" {len(report.errors)} files refused")
-    return EXIT_FINDINGS if report.errors else EXIT_OK
+    return _build_and_save(index, sources, index_file, jobs, scheduler, quiet,
+                           lambda r: f"{index_file}: {before} + {r.added} = {len(index)} items,"
+                                     f" {len(r.errors)} files refused")
 
 
 @index_group.command("query")

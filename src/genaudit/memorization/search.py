@@ -63,7 +63,8 @@ class SearchParams:
     """Run stage 3 (False: hash distance and embedding similarity only)."""
     margin: float = 0.0
     """With a margin > 0, only the most similar candidate can match by similarity, and only when it
-    is at least this much more similar than the next one."""
+    is at least this much more similar than the next one (a copy has one source; a merely similar
+    item has many look-alikes)."""
 
     def __post_init__(self) -> None:
         if not 1 <= int(self.candidates) <= 1000:
