@@ -225,3 +225,27 @@ def test_an_index_finds_the_same_copies_from_any_folder_and_a_lost_training_file
     assert summary["checks"]["memorization"]["unreadable_training_items"] == 1
     md = (elsewhere / "rep2" / "report.md").read_text()
     assert "## Check errors (" in md and any("q1.png" in line and "t1.png" in line for line in md.splitlines())
+
+
+def test_training_side_work_lives_as_long_as_the_auditor(tmp_path: Path) -> None:
+    from genaudit import Auditor
+    from genaudit.memorization import build_index
+    from genaudit.watermark import attacks
+
+    train = tmp_path / "train"
+    train.mkdir()
+    photos = [im for _, im in photo_crops(64, 4, seed=9)]
+    for i, im in enumerate(photos):
+        Image.fromarray(im).save(train / f"t{i}.png")
+    idx = build_index([str(train)], jobs=1)[0].save(tmp_path / "train.gaidx")
+    options = {"memorization": {"index": idx}}
+    copy = attacks.apply("rotate_5", photos[2], seed=0)
+    auditor = Auditor(checks=("memorization",), options=options)
+    first = auditor.audit_image(copy).result("memorization")
+    assert first is not None and first.status == "finding"
+    for f in train.iterdir():       # from now on, a training item read again would be an error
+        f.unlink()
+    again = auditor.audit_image(copy).result("memorization")
+    assert again == first           # every candidate's embedding and thumbnail came from this Auditor's cache
+    fresh = Auditor(checks=("memorization",), options=options).audit_image(copy).result("memorization")
+    assert fresh is not None and fresh.status == "error" and len(fresh.data["unreadable_training_items"]) == 4
