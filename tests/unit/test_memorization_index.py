@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from genaudit.memorization.index import HammingIndex, IndexFileError, TrainingIndex
+from genaudit.memorization.index import INDEX_MAGIC, HammingIndex, IndexFileError, TrainingIndex
+from tests.conftest import CliRunner
 
 
 def random_codes(n: int, seed: int) -> np.ndarray:
@@ -89,7 +95,7 @@ def test_incremental_add_equals_building_from_scratch(tmp_path: Path) -> None:
 def test_index_file_damage_is_an_error_never_an_answer(tmp_path: Path) -> None:
     ti = TrainingIndex(("phash", "dhash"))
     ti.add({"phash": random_codes(100, 1), "dhash": random_codes(100, 2)},
-           [f"dir/näme {i}\n.png" for i in range(100)])
+           [str(tmp_path / f"dir/näme {i}\n.png") for i in range(100)])
     path = Path(ti.save(tmp_path / "x.gaidx"))
     back = TrainingIndex.load(path)
     assert back.sources == ti.sources and back.families == ("phash", "dhash")
@@ -104,7 +110,7 @@ def test_index_file_damage_is_an_error_never_an_answer(tmp_path: Path) -> None:
     (tmp_path / "cut.gaidx").write_bytes(data[:-10])
     with pytest.raises(IndexFileError, match="truncated"):
         TrainingIndex.load(tmp_path / "cut.gaidx")
-    (tmp_path / "v9.gaidx").write_bytes(data.replace(b'"version": 1', b'"version": 9', 1))
+    (tmp_path / "v9.gaidx").write_bytes(data.replace(b'"version": 2', b'"version": 9', 1))
     with pytest.raises(IndexFileError, match="version 9"):
         TrainingIndex.load(tmp_path / "v9.gaidx")
     (tmp_path / "png.gaidx").write_bytes(b"\x89PNG\r\n\x1a\n" + data[:50])
@@ -112,3 +118,92 @@ def test_index_file_damage_is_an_error_never_an_answer(tmp_path: Path) -> None:
         TrainingIndex.load(tmp_path / "png.gaidx")
     with pytest.raises(IndexFileError, match="cannot read"):
         TrainingIndex.load(tmp_path / "missing.gaidx")
+
+
+def stored_sources(path: Path) -> list[str]:
+    """The sources section of an index file, as written."""
+    data = path.read_bytes()
+    end = data.index(b"\n", len(INDEX_MAGIC))
+    header = json.loads(data[len(INDEX_MAGIC):end])
+    return json.loads(zlib.decompress(data[end + 1 + sum(s["bytes"] for s in header["sections"][:-1]):]))
+
+
+def write_version_1(path: Path, codes: np.ndarray, sources: list[str]) -> None:
+    """An index file as genaudit wrote it before version 2 (sources as given to the build)."""
+    sections = [("codes:phash", codes.astype("<u8").tobytes()),
+                ("sources", zlib.compress(json.dumps(sources).encode("ascii"), 6))]
+    header = {"format": "genaudit-hash-index", "version": 1, "count": len(sources), "families": ["phash"],
+              "hash_bits": 64, "sections": [{"name": n, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()}
+                                            for n, b in sections]}
+    path.write_bytes(INDEX_MAGIC + json.dumps(header).encode() + b"\n" + b"".join(b for _, b in sections))
+
+
+def test_sources_are_stored_relative_to_the_index_file_and_resolved_against_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = tmp_path / "a"
+    (a / "idx").mkdir(parents=True)
+    (a / "data").mkdir()
+    monkeypatch.chdir(a / "data")
+    ti = TrainingIndex(("phash",))
+    ti.add({"phash": random_codes(4, 3)},
+           ["x.png", str(a / "data" / "sub" / "y.png"), "extra-images-idx3-ubyte:4", "fashion-mnist:train:7"])
+    path = Path(ti.save(a / "idx" / "t.gaidx"))
+    assert stored_sources(path) == ["../data/x.png", "../data/sub/y.png", "../data/extra-images-idx3-ubyte:4",
+                                    "fashion-mnist:train:7"]
+    shutil.move(a, tmp_path / "b")            # the index and its data move together
+    b = tmp_path / "b"
+    moved = TrainingIndex.load(b / "idx" / "t.gaidx")
+    assert moved.sources == [str(b / "data" / "x.png"), str(b / "data" / "sub" / "y.png"),
+                             str(b / "data" / "extra-images-idx3-ubyte:4"), "fashion-mnist:train:7"]
+    monkeypatch.chdir(b / "data" / "..")      # a relative index path: sources relative to the working directory
+    rel = TrainingIndex.load(os.path.join("idx", "t.gaidx"))
+    assert rel.sources[:3] == ["data/x.png", "data/sub/y.png", "data/extra-images-idx3-ubyte:4"]
+    assert [os.path.abspath(s) for s in rel.sources[:3]] == moved.sources[:3]
+
+
+def test_a_version_1_index_is_read_with_its_sources_as_stored_and_saved_as_version_2(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "idx").mkdir()
+    monkeypatch.chdir(tmp_path)
+    write_version_1(tmp_path / "idx" / "old.gaidx", random_codes(2, 5), ["train/x.png", "/abs/y.png"])
+    old = TrainingIndex.load(tmp_path / "idx" / "old.gaidx")
+    assert old.sources == ["train/x.png", "/abs/y.png"]         # relative to the working directory, as in v1
+    old.save(tmp_path / "idx" / "old.gaidx")                     # e.g. after `genaudit index add`
+    assert stored_sources(tmp_path / "idx" / "old.gaidx")[0] == "../train/x.png"
+    assert TrainingIndex.load(tmp_path / "idx" / "old.gaidx").sources == [str(tmp_path / "train" / "x.png"),
+                                                                          "/abs/y.png"]
+
+
+def test_query_index_is_exact_and_is_what_index_query_prints(run_cli: CliRunner, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from genaudit.features.hashing import hash_images
+    from genaudit.io import open_image
+    from genaudit.memorization import query_index
+    from genaudit.samples import photo_crops
+
+    photos = [im for _, im in photo_crops(64, 6, seed=17)]
+    index = TrainingIndex(("phash", "dhash"))
+    index.add({f: hash_images(photos[:5], f) for f in index.families}, [str(tmp_path / f"t{i}.png") for i in range(5)])
+    idx = index.save(tmp_path / "t.gaidx")
+    Image.fromarray(photos[2]).resize((50, 50)).save(tmp_path / "copy.png")
+    Image.fromarray(photos[5]).save(tmp_path / "other.png")
+    queries = [open_image(str(tmp_path / n)).pil for n in ("copy.png", "other.png")]
+    found = query_index(index, queries, radius=8, k=3)
+    codes = index.indexes["phash"].codes
+    for res, q in zip(found, hash_images(queries, "phash"), strict=True):
+        d = np.bitwise_count(codes ^ q).astype(int)
+        by_distance = sorted(range(len(codes)), key=lambda i: (d[i], i))
+        assert res.family == "phash" and res.hash == f"{int(q):016x}" and res.radius == 8
+        assert [(n.id, n.distance) for n in res.matches] == [(i, d[i]) for i in by_distance if d[i] <= 8]
+        assert [(n.id, n.distance) for n in res.nearest] == [(i, d[i]) for i in by_distance[:3]]
+        assert all(n.source == index.sources[n.id] for n in res.matches + res.nearest)
+    assert [n.source for n in found[0].matches][:1] == [str(tmp_path / "t2.png")]
+    for name, res in zip(("copy.png", "other.png"), found, strict=True):
+        path = str(tmp_path / name)
+        r = run_cli("index", "query", idx, path, "--radius", "8", "-k", "3", "--json")
+        assert json.loads(r.stdout) == {"path": path, "status": "match" if res.matches else "no_match",
+                                        **res.to_dict()}
+        r = run_cli("index", "query", idx, path, "--radius", "8", "-k", "3")
+        assert r.stdout == (f"{path}: {len(res.matches)} within 8 bits; nearest {res.nearest[0].source}"
+                            f" at {res.nearest[0].distance}\n")

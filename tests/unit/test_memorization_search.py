@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from genaudit.features.embedding import ImageEmbedder
 from genaudit.features.hashing import hash_images
 from genaudit.memorization import TrainingIndex, matching_ids
 from genaudit.memorization.search import NearCopySearch, SearchParams
+from genaudit.memorization.sources import SourceImages
 from genaudit.registry import create_check
 from genaudit.samples import photo_crops
 from genaudit.watermark import attacks
@@ -75,3 +77,66 @@ def test_empty_index_and_bad_parameters() -> None:
         SearchParams(candidates=0)
     with pytest.raises(ConfigError, match=r"invalid options for check .memorization.: align_top must be in 1\.\.1000"):
         create_check("memorization", {"align_top": 0})
+
+
+def test_the_checks_options_are_the_search_params_plus_its_own() -> None:
+    from dataclasses import fields
+
+    from genaudit.checks.memorization import MemorizationOptions
+
+    assert issubclass(MemorizationOptions, SearchParams)   # one definition of the search options
+    engine = {f.name: f.default for f in fields(SearchParams)}
+    assert {f.name: f.default for f in fields(MemorizationOptions)} == {
+        **engine, "index": None, "rerank": True, "report": 3}
+    assert set(engine) == {"candidates", "exact_radius", "similarity", "aligned", "support", "align_top",
+                           "aligned_margin", "align", "margin"}
+    opts = MemorizationOptions(index="x.gaidx", candidates=7, aligned=0.99, rerank=False)
+    assert opts.search_params() == SearchParams(candidates=7, aligned=0.99)
+    assert type(opts.search_params()) is SearchParams
+    with pytest.raises(ValueError, match="candidates must be in"):
+        MemorizationOptions(index="x.gaidx", candidates=0)
+
+
+class CountingEmbedder:
+    """The real embedder, counting the images it is given."""
+
+    def __init__(self, inner: ImageEmbedder) -> None:
+        self.inner = inner
+        self.images = 0
+
+    def embed(self, images: list) -> np.ndarray:
+        self.images += len(images)
+        return self.inner.embed(images)
+
+
+class CountingSources(SourceImages):
+    """The real loader (keeping no decoded image), counting how often each training item is loaded."""
+
+    def __init__(self) -> None:
+        super().__init__(size=0)
+        self.loads: dict[str, int] = {}
+
+    def _load(self, source: str) -> Any:
+        self.loads[source] = self.loads.get(source, 0) + 1
+        return super()._load(source)
+
+
+def test_training_items_are_loaded_and_embedded_once_across_calls(embedder: ImageEmbedder, tmp_path: Path) -> None:
+    train = [im for _, im in photo_crops(48, 80, seed=5)]
+    index = indexed(train, tmp_path)
+    counting, loader = CountingEmbedder(embedder), CountingSources()
+    search = NearCopySearch(index, SearchParams(candidates=40, align_top=8), embedder=counting, sources=loader)
+    copies = [attacks.apply("rotate_5", train[i], seed=0) for i in (0, 1, 40)]
+    first = search.search(copies)
+    assert [m.matches[0]["id"] for m in first] == [0, 1, 40]
+    seen = {c["source"] for m in first for c in m.candidates}
+    assert len(seen) > 64                                  # more training items than a small image cache holds
+    assert loader.loads == dict.fromkeys(seen, 1)           # every candidate loaded once, for all three stages
+    assert counting.images == 2 * len(copies) + len(seen)   # queries + mirror images + each candidate once
+    counting.images = 0
+    again = search.search([copies[1], copies[0][:, ::-1]])   # the same candidates (a mirror image has its image's)
+    assert {c["source"] for m in again for c in m.candidates} <= seen
+    assert counting.images == 2 * 2                        # only the two queries and their mirror images
+    assert loader.loads == dict.fromkeys(seen, 1)           # no training item loaded again
+    assert again[0].candidates == first[1].candidates       # the same answer from the cache
+    assert again[1].matches[0]["id"] == 0 and again[1].matches[0]["mirrored"]

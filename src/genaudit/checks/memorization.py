@@ -19,11 +19,10 @@ the image's folder).
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import ConfigError
 from ..io import LoadedImage
@@ -34,49 +33,21 @@ from .base import Check
 
 
 @dataclass(frozen=True)
-class MemorizationOptions:
+class MemorizationOptions(SearchParams):
+    """The search engine's options (:class:`~genaudit.memorization.search.SearchParams`: same names,
+    defaults and validation) plus the check's own."""
+
     index: str | None = None
-    """Index file written by ``genaudit index build`` (required to run)."""
-    candidates: int = 10
-    """Nearest training items per hash family (and per mirror image) passed to the reranker."""
-    exact_radius: int = 2
-    """Hash distance (bits, first family) at or below which a candidate is a match without reranking."""
-    similarity: float = 0.94
-    """Embedding cosine similarity at or above which a candidate is a match."""
-    aligned: float = 0.98
-    """Aligned correlation (stage 3) at or above which a candidate is a match; above 1 turns it off."""
-    support: float = 0.95
-    """Aligned correlation a candidate also needs to match by embedding similarity (0: none)."""
-    align_top: int = 8
-    """Candidates registered in stage 3: the most similar by embedding (by hash distance without it)."""
-    aligned_margin: float = 0.01
-    """With a margin > 0, only the best aligned candidate can match by aligned correlation, and only
-    when it leads the next registered candidate by this much."""
-    align: bool = True
-    """Run stage 3 (False: hash distance and embedding similarity only)."""
-    margin: float = 0.0
-    """With a margin > 0, only the most similar candidate can match by similarity, and only when it
-    is at least this much more similar than the next one (a copy has one source; a merely similar
-    item has many look-alikes)."""
+    """Index file written by ``genaudit index build`` (required: without it, or with an empty index,
+    the check is a configuration error at construction)."""
     rerank: bool = True
     """Use the embedding stage (False: hash distance only)."""
     report: int = 3
     """Closest training items listed per image."""
 
-    def __post_init__(self) -> None:
-        self.search_params()  # validates the search options (ValueError naming the bad one)
-
     def search_params(self) -> SearchParams:
         """The options of the search engine, as :class:`~genaudit.memorization.search.SearchParams`."""
         return SearchParams(**{f.name: getattr(self, f.name) for f in fields(SearchParams)})
-
-
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class MemorizationCheck(Check):
@@ -85,31 +56,30 @@ class MemorizationCheck(Check):
     description = "near-copies of training images: hash candidates from an index, embedding rerank"
     Options = MemorizationOptions
     batched = True
+    required: ClassVar[Mapping[str, str]] = {"index": "--index IDX or -O memorization.index=IDX"}
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
-        self.index: Any = None
-        if self.options.index:
-            from ..memorization.index import IndexFileError, TrainingIndex
+        from ..memorization.index import IndexFileError, TrainingIndex
 
-            if not os.path.isfile(self.options.index):
-                raise ConfigError(f"memorization index {self.options.index} not found"
-                                  " (build one with `genaudit index build SRC... -o IDX`)")
-            try:
-                self.index = TrainingIndex.load(self.options.index)
-            except IndexFileError as exc:
-                raise ConfigError(str(exc)) from None
+        path = self.options.index  # set: ``required`` made a missing index a ConfigError in super().__init__
+        if not os.path.isfile(path):
+            raise ConfigError(f"memorization index {path} not found"
+                              " (build one with `genaudit index build SRC... -o IDX`)")
+        try:
+            self.index = TrainingIndex.load(path)
+        except IndexFileError as exc:
+            raise ConfigError(str(exc)) from None
+        if len(self.index) == 0:
+            raise ConfigError(f"memorization index {path} holds no training items"
+                              " (rebuild it with `genaudit index build SRC... -o IDX`)")
         self._search: NearCopySearch | None = None
-        self._index_sha256: str | None = None
 
     def params(self) -> dict[str, Any]:
         d = dict(super().params())
-        if self.index is not None:
-            d["index_items"] = len(self.index)
-            d["index_families"] = list(self.index.families)
-            if self._index_sha256 is None:  # hashed when described (main process), not per worker
-                self._index_sha256 = _file_sha256(self.options.index)
-            d["index_sha256"] = self._index_sha256
+        d["index_items"] = len(self.index)
+        d["index_families"] = list(self.index.families)
+        d["index_sha256"] = self.index.file_sha256  # a rebuilt index changes the resume fingerprint
         return d
 
     def models(self) -> list[dict[str, Any]]:
@@ -123,23 +93,17 @@ class MemorizationCheck(Check):
             return []
 
     def setup(self) -> None:
-        if self.index is not None:
-            embedder = None
-            if self.options.rerank:
-                from ..features.embedding import ImageEmbedder
+        embedder = None
+        if self.options.rerank:
+            from ..features.embedding import ImageEmbedder
 
-                embedder = ImageEmbedder()
-            self._search = NearCopySearch(self.index, self.options.search_params(), embedder=embedder)
+            embedder = ImageEmbedder()
+        self._search = NearCopySearch(self.index, self.options.search_params(), embedder=embedder)
 
     def run(self, image: LoadedImage) -> CheckResult:
         return self.run_batch([image])[0]
 
     def run_batch(self, images: Sequence[LoadedImage]) -> list[CheckResult]:
-        if self.index is None:
-            return [CheckResult.skipped(self.name, "no training index configured (use --index IDX or"
-                                                   " -O memorization.index=IDX)") for _ in images]
-        if len(self.index) == 0:
-            return [CheckResult.skipped(self.name, "the training index is empty") for _ in images]
         self.ensure_setup()
         assert self._search is not None
         first = self.index.families[0]
@@ -150,8 +114,8 @@ class MemorizationCheck(Check):
                     "matches": len(matches), "candidates": len(found.candidates), "reranked": found.reranked,
                     "registered": found.registered, "generator": _generator_of(image)}
             if found.errors:
-                data["unreadable_training_items"] = found.errors[:5]
-            if matches:
+                results.append(self._unreadable(found.errors, data, matches))
+            elif matches:
                 best = matches[0]
                 sim_txt = f", similarity {best['similarity']:.3f}" if best["similarity"] is not None else ""
                 if best["aligned"] is not None:
@@ -163,11 +127,26 @@ class MemorizationCheck(Check):
                 results.append(CheckResult.ok(self.name, data, summary="no near-copy of a training item"))
         return results
 
+    def _unreadable(self, errors: list[str], data: dict[str, Any], matches: list[dict[str, Any]]) -> CheckResult:
+        """An image some of whose candidates could not be loaded: the index and its training data
+        disagree, so no verdict is given (``error``); what was found is kept in ``data``."""
+        data["unreadable_training_items"] = errors
+        reason = (f"{len(errors)} training item(s) among its candidates could not be read (rebuild the index or"
+                  f" restore its training data): {'; '.join(errors[:3])}{'; ...' if len(errors) > 3 else ''}")
+        if matches:
+            reason += f"; it matches {', '.join(m['source'] for m in matches[:3])}"
+        return CheckResult(self.name, "error", f"error: {reason}", data, reason)
+
     @classmethod
     def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:
         groups: dict[str, list[int]] = {}
         total = [0, 0]
+        unreadable: set[str] = set()
+        affected = 0
         for _, r in items:
+            lost = r.data.get("unreadable_training_items") or []
+            unreadable.update(lost)
+            affected += bool(lost)
             if r.status not in ("ok", "finding"):
                 continue
             hit = int(r.status == "finding")
@@ -181,7 +160,8 @@ class MemorizationCheck(Check):
             lo, hi = wilson_interval(k, n)
             return {"memorized": k, "audited": n, "rate": k / n if n else None, "ci95": [lo, hi]}
 
-        return {"memorization_rate": rate(*total), "by_generator": {g: rate(*v) for g, v in sorted(groups.items())}}
+        return {"memorization_rate": rate(*total), "by_generator": {g: rate(*v) for g, v in sorted(groups.items())},
+                "unreadable_training_items": len(unreadable), "images_with_unreadable_training_items": affected}
 
 
 def _generator_of(image: LoadedImage) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -24,7 +25,21 @@ def _families_opt(text: str) -> tuple[str, ...]:
     return fams
 
 
-def _build_into(sources: tuple[str, ...], index: Any, jobs: int, scheduler: str | None, quiet: bool) -> Any:
+def _build_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--jobs, --scheduler and --quiet, shared by ``index build`` and ``index add``."""
+    for option in (click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+                   click.option("--scheduler", help="Address of an existing Dask scheduler"
+                                                    " (default: an embedded local cluster)."),
+                   click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+                                help="Dask worker processes; 0 = one per core.")):
+        command = option(command)
+    return command
+
+
+def _build_and_save(index: Any, sources: tuple[str, ...], path: str, jobs: int, scheduler: str | None, quiet: bool,
+                    line: Callable[[Any], str]) -> int:
+    """Hash ``sources`` into ``index``, name the refused files, write the index to ``path`` and print
+    ``line(report)``; exit 1 when files were refused."""
     from ..memorization.build import build_index
 
     progress = Progress(enabled=not quiet, label="hashing")
@@ -35,18 +50,18 @@ def _build_into(sources: tuple[str, ...], index: Any, jobs: int, scheduler: str 
         raise click.UsageError(str(exc)) from None
     finally:
         progress.close()
-    for path, code, message in report.errors:
-        click.echo(file_error_line(path, code, message), err=True)
-    return report
+    for p, code, message in report.errors:
+        click.echo(file_error_line(p, code, message), err=True)
+    index.save(path)
+    click.echo(line(report))
+    return EXIT_FINDINGS if report.errors else EXIT_OK
 
 
 @index_group.command("build")
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Index file to write.")
 @click.option("--hashes", default="phash", show_default=True, help="Hash families, comma-separated.")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Dask worker processes; 0 = one per core.")
-@click.option("--scheduler", help="Address of an existing Dask scheduler (default: an embedded local cluster).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_build_options
 @click.option("--force", is_flag=True, help="Replace an existing index file.")
 def index_build(sources: tuple[str, ...], out: str, hashes: str, jobs: int, scheduler: str | None, quiet: bool,
                 force: bool) -> int:
@@ -57,19 +72,15 @@ def index_build(sources: tuple[str, ...], out: str, hashes: str, jobs: int, sche
 
     refuse_existing([out], force)  # before any hashing
     index = TrainingIndex(_families_opt(hashes))
-    report = _build_into(sources, index, jobs, scheduler, quiet)
-    index.save(out)
-    click.echo(f"{out}: {len(index)} items ({', '.join(index.families)}), {len(report.errors)} files refused,"
-               f" {report.seconds:.1f} s on {report.scheduler}")
-    return EXIT_FINDINGS if report.errors else EXIT_OK
+    return _build_and_save(index, sources, out, jobs, scheduler, quiet,
+                           lambda r: f"{out}: {len(index)} items ({', '.join(index.families)}), {len(r.errors)} files"
+                                     f" refused, {r.seconds:.1f} s on {r.scheduler}")
 
 
 @index_group.command("add")
 @click.argument("index_file", type=click.Path(dir_okay=False, exists=True))
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Dask worker processes; 0 = one per core.")
-@click.option("--scheduler", help="Address of an existing Dask scheduler.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_build_options
 def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: str | None, quiet: bool) -> int:
     """Add SOURCES to an existing index, written back in place (atomically): the one command that
     updates its output on purpose."""
@@ -77,11 +88,9 @@ def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: s
 
     index = TrainingIndex.load(index_file)
     before = len(index)
-    report = _build_into(sources, index, jobs, scheduler, quiet)
-    index.save(index_file)
-    click.echo(f"{index_file}: {before} + {len(index) - before} = {len(index)} items,"
-               f" {len(report.errors)} files refused")
-    return EXIT_FINDINGS if report.errors else EXIT_OK
+    return _build_and_save(index, sources, index_file, jobs, scheduler, quiet,
+                           lambda r: f"{index_file}: {before} + {r.added} = {len(index)} items,"
+                                     f" {len(r.errors)} files refused")
 
 
 @index_group.command("query")
@@ -95,30 +104,22 @@ def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: s
 def index_query(index_file: str, images: tuple[str, ...], radius: int, k: int, as_json: bool) -> int:
     """Find training items near IMAGES. Exit 1 when any image has a match within --radius (or errors)."""
     from ..errors import ImageLoadError
-    from ..features.hashing import hash_images, to_hex
     from ..io import open_image
     from ..memorization.index import TrainingIndex
+    from ..memorization.query import query_index
 
     index = TrainingIndex.load(index_file)
     family = index.families[0]
-    hamming = index.indexes[family]
     out = FileResults(as_json)
     for path in out.readable(images, family=family):
         try:
-            code = hash_images([open_image(path).pil], family)
+            pil = open_image(path).pil
         except ImageLoadError as exc:
             out.error(path, exc.code, exc.message, family=family)
             continue
-        ids, dists = hamming.radius_search(code[0], radius)
-        nn_ids, nn_d = hamming.knn(code, k)
-        doc: dict[str, Any] = {
-            "path": path, "status": "match" if len(ids) else "no_match", "family": family, "hash": to_hex(code[0]),
-            "radius": radius,
-            "matches": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
-                        for i, d in zip(ids, dists, strict=True)],
-            "nearest": [{"id": int(i), "source": index.sources[i], "distance": int(d)}
-                        for i, d in zip(nn_ids[0], nn_d[0], strict=True) if i >= 0]}
-        best = doc["nearest"][0] if doc["nearest"] else None
-        out.result(doc, f"{path}: {len(doc['matches'])} within {radius} bits"
-                        + (f"; nearest {best['source']} at {best['distance']}" if best else ""), good=not len(ids))
+        [found] = query_index(index, [pil], radius, k)
+        best = found.nearest[0] if found.nearest else None
+        out.result({"path": path, "status": "match" if found.matches else "no_match", **found.to_dict()},
+                   f"{path}: {len(found.matches)} within {radius} bits"
+                   + (f"; nearest {best.source} at {best.distance}" if best else ""), good=not found.matches)
     return out.exit_code

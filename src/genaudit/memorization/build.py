@@ -26,9 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import GenauditError
 from ..features.hashing import FAMILIES, hash_images
 from .index import TrainingIndex
 from .sources import is_idx_source, resolve_idx
+
+
+class NothingToIndexError(GenauditError):
+    """The sources held no image that could be indexed (an empty folder, or every file refused)."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,7 @@ def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",),
     ``progress(done, total)`` is called as chunks finish.
     ``jobs``: worker processes of the embedded Dask cluster (0 = one per core; 1 = in this process).
     ``scheduler``: address of an existing Dask scheduler (overrides ``jobs``).
+    Sources without a single indexable image raise :class:`NothingToIndexError` (``index`` unchanged).
     """
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
@@ -196,5 +202,10 @@ def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",),
             index.add(r.codes, r.sources)
         report.added += len(r.sources)
         report.errors.extend(r.errors)
+    if not report.added:  # nothing was added, so ``index`` is as it was
+        msg = f"no training images in {', '.join(sources)}"
+        if report.errors:
+            msg += f": all {len(report.errors)} files were refused (first: {': '.join(report.errors[0])})"
+        raise NothingToIndexError(msg)
     report.seconds = time.perf_counter() - t0
     return index, report

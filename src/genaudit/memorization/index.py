@@ -38,6 +38,7 @@ from itertools import combinations
 import numpy as np
 
 from ..errors import GenauditError
+from .sources import loaded_source, stored_source
 
 BITS = 64
 _U64 = np.uint64
@@ -337,7 +338,8 @@ class HammingIndex:
 # ---------------------------------------------------------------------------------------------
 
 INDEX_MAGIC = b"GENAUDIT-HIDX\n"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: path sources relative to the index file's folder; 1: as given to the build
+READABLE_VERSIONS = (1, 2)
 
 
 class IndexFileError(GenauditError):
@@ -354,6 +356,8 @@ class TrainingIndex:
         self.families = tuple(families)
         self.indexes = {f: HammingIndex() for f in self.families}
         self.sources: list[str] = []
+        self.file_sha256: str | None = None
+        """sha256 of the file this index was last loaded from or saved to (None: never on disk)."""
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -376,26 +380,34 @@ class TrainingIndex:
 
     def save(self, path: str | os.PathLike[str]) -> str:
         """Write the index atomically; returns the path. Layout: magic line, JSON header line, then
-        the sections the header lists, each with its length and sha256."""
+        the sections the header lists, each with its length and sha256. Path sources are written
+        relative to the file's folder (:func:`stored_source`): an index and its data can move together."""
+        p = os.fspath(path)
+        stored = [stored_source(s, os.path.dirname(p)) for s in self.sources]
         sections = [(f"codes:{f}", self.indexes[f].codes.astype("<u8").tobytes()) for f in self.families]
-        sections.append(("sources", zlib.compress(json.dumps(self.sources).encode("ascii"), 6)))
+        sections.append(("sources", zlib.compress(json.dumps(stored).encode("ascii"), 6)))
         header = {"format": "genaudit-hash-index", "version": INDEX_VERSION, "count": len(self.sources),
-                  "families": list(self.families), "hash_bits": BITS,
+                  "families": list(self.families), "hash_bits": BITS, "sources_relative_to": "index folder",
                   "sections": [{"name": n, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()}
                                for n, b in sections]}
-        p = os.fspath(path)
         tmp = f"{p}.tmp-{os.getpid()}"
+        digest = hashlib.sha256()
         with open(tmp, "wb") as fh:
-            fh.write(INDEX_MAGIC)
-            fh.write(json.dumps(header, sort_keys=True).encode("utf-8") + b"\n")
-            for _, b in sections:
-                fh.write(b)
+            for part in (INDEX_MAGIC, json.dumps(header, sort_keys=True).encode("utf-8") + b"\n",
+                         *(b for _, b in sections)):
+                fh.write(part)
+                digest.update(part)
         os.replace(tmp, p)
+        self.file_sha256 = digest.hexdigest()
         return p
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainingIndex:
-        """Read an index written by :meth:`save`; any mismatch raises :class:`IndexFileError`."""
+        """Read an index written by :meth:`save`; any mismatch raises :class:`IndexFileError`.
+
+        Path sources are resolved against the folder of ``path`` (:func:`loaded_source`); those of a
+        version-1 file are taken as stored (relative ones relative to the working directory, as
+        version 1 read them) and are written relative to the index folder when it is saved again."""
         p = os.fspath(path)
         try:
             with open(p, "rb") as fh:
@@ -409,9 +421,10 @@ class TrainingIndex:
             header = json.loads(data[len(INDEX_MAGIC):end])
         except ValueError:
             raise IndexFileError(f"{p}: index header is damaged") from None
-        if header.get("format") != "genaudit-hash-index" or header.get("version") != INDEX_VERSION:
+        if header.get("format") != "genaudit-hash-index" or header.get("version") not in READABLE_VERSIONS:
             raise IndexFileError(f"{p}: index format version {header.get('version')!r}; this genaudit reads "
-                                 f"version {INDEX_VERSION} (rebuild the index with `genaudit index build`)")
+                                 f"versions {', '.join(map(str, READABLE_VERSIONS))} (rebuild the index with"
+                                 " `genaudit index build`)")
         pos = end + 1
         blobs: dict[str, bytes] = {}
         for sec in header["sections"]:
@@ -426,9 +439,12 @@ class TrainingIndex:
             raise IndexFileError(f"{p}: {len(data) - pos} unexpected bytes after the last section")
         index = cls(header["families"])
         sources = [str(x) for x in json.loads(zlib.decompress(blobs["sources"]).decode("utf-8"))]
+        if header["version"] >= 2:
+            sources = [loaded_source(x, os.path.dirname(p)) for x in sources]
         codes = {f: np.frombuffer(blobs[f"codes:{f}"], dtype="<u8").astype(np.uint64) for f in index.families}
         if len(sources) != header["count"] or any(len(c) != header["count"] for c in codes.values()):
             raise IndexFileError(f"{p}: section sizes disagree with the header's count {header['count']}")
         index.indexes = {f: HammingIndex(codes[f]) for f in index.families}
         index.sources = sources
+        index.file_sha256 = hashlib.sha256(data).hexdigest()
         return index

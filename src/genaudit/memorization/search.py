@@ -8,8 +8,9 @@ EfficientNet-Lite0 feature space (cosine similarity, the larger of image and mir
 Stage 3 — registration (``align``): the ``align_top`` most similar candidates are warped onto the
 image over a small rotation × zoom × mirror × shift search and correlated
 (:mod:`genaudit.memorization.align`). Last, the verdict rule (:func:`~genaudit.memorization.rule.matching_ids`)
-marks the matches. Training items recur across queries, so their embeddings and thumbnails are
-cached by id; a training item that cannot be loaded is reported, never raised.
+marks the matches. Training items recur across queries, so each is loaded once and its embedding
+and thumbnail are kept by id (bounded, least recently used dropped first); a training item that
+cannot be loaded is reported, never raised.
 
 >>> import numpy as np
 >>> from genaudit.features.hashing import hash_images
@@ -63,7 +64,8 @@ class SearchParams:
     """Run stage 3 (False: hash distance and embedding similarity only)."""
     margin: float = 0.0
     """With a margin > 0, only the most similar candidate can match by similarity, and only when it
-    is at least this much more similar than the next one."""
+    is at least this much more similar than the next one (a copy has one source; a merely similar
+    item has many look-alikes)."""
 
     def __post_init__(self) -> None:
         if not 1 <= int(self.candidates) <= 1000:
@@ -115,25 +117,42 @@ class ImageMatches:
         return sum(c["aligned"] is not None for c in self.candidates)
 
 
+Record = tuple["np.ndarray | None", "np.ndarray | None"]
+"""What a search keeps of a training item: its embedding (stage 2) and its thumbnail (stage 3),
+None where the search does not run that stage."""
+
+
 class NearCopySearch:
     """Searches images (PIL or uint8 arrays) against ``index``; ``embedder`` (an object with
     ``embed(images) -> (n, d)`` L2-normalised rows, e.g. :class:`genaudit.features.embedding.ImageEmbedder`)
-    enables stage 2; without it, candidates are scored by hash distance and registration only."""
+    enables stage 2; without it, candidates are scored by hash distance and registration only.
+
+    Training-side work is done once per item for the life of the search (the memorization check
+    holds one search per process, so an :class:`~genaudit.Auditor` keeps it as long as it lives):
+    an item is loaded from its source once, and its embedding and thumbnail are computed from that
+    one load and kept (:attr:`cache_items`); decoded training images are not kept."""
 
     CACHE_ITEMS = 20_000
-    """Training-item embeddings (and thumbnails) kept in memory (1280 floats each)."""
+    """Default of :attr:`cache_items`: training items whose embedding (1,280 float32: 5,120 bytes)
+    and registration thumbnail (32² float32: 4,096 bytes) are kept, least recently used dropped
+    first; about 9.2 kB an item, 184 MB when full."""
+    LOAD_CHUNK = 64
+    """Training items decoded at a time (their images are dropped once embedded and reduced)."""
 
     def __init__(self, index: TrainingIndex, params: SearchParams | None = None, *, embedder: Any = None,
-                 align: Any = None, sources: SourceImages | None = None) -> None:
+                 align: Any = None, sources: SourceImages | None = None, cache_items: int | None = None) -> None:
         from .align import AlignParams
 
         self.index = index
         self.params = params or SearchParams()
         self.embedder = embedder
         self.align = align or AlignParams()
-        self._sources = sources or SourceImages(size=64)
-        self._emb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.cache_items = self.CACHE_ITEMS if cache_items is None else int(cache_items)
+        if self.cache_items < 0:
+            raise ValueError("cache_items must be >= 0")
+        # IDX files are kept whole by the loader; decoded images are not: the records below are.
+        self._sources = sources if sources is not None else SourceImages(size=0)
+        self._items: OrderedDict[int, Record] = OrderedDict()
 
     def search(self, images: Sequence[Any]) -> list[ImageMatches]:
         """Candidates, scores and verdicts of each image, in order."""
@@ -143,8 +162,15 @@ class NearCopySearch:
         mirrors = [ImageOps.mirror(p) for p in pils]
         cand, own_hash = self._hash_candidates(pils, mirrors)
         errors: list[list[str]] = [[] for _ in pils]
-        sims = self._similarities(pils, mirrors, cand, errors)
-        aligned = self._register(pils, cand, sims, errors) if self.params.align else [{} for _ in pils]
+        items: dict[int, Record] = {}
+        if self.embedder is not None:  # stage 2 needs every candidate: load and reduce each once
+            rows_of: dict[int, list[int]] = {}
+            for row, c in enumerate(cand):
+                for i in c:
+                    rows_of.setdefault(i, []).append(row)
+            items = self._items_for(sorted(rows_of), rows_of, errors)
+        sims = self._similarities(pils, mirrors, cand, items)
+        aligned = self._register(pils, cand, sims, items, errors) if self.params.align else [{} for _ in pils]
         first = self.index.families[0]
         rule = self.params.rule()
         out = []
@@ -153,10 +179,10 @@ class NearCopySearch:
                       for i, c in cand[row].items()]
             hits = matching_ids(scored, **rule)
             scored.sort(key=lambda c: (c[0] not in hits, match_order(c)))
-            items = [{**cand[row][i], "similarity": None if sim is None else round(sim, 4),
-                      "aligned": None if al is None else round(al, 4), "match": i in hits}
-                     for i, _, sim, al in scored]
-            out.append(ImageMatches({f: own_hash[f][row] for f in own_hash}, items, self.embedder is not None,
+            items_out = [{**cand[row][i], "similarity": None if sim is None else round(sim, 4),
+                          "aligned": None if al is None else round(al, 4), "match": i in hits}
+                         for i, _, sim, al in scored]
+            out.append(ImageMatches({f: own_hash[f][row] for f in own_hash}, items_out, self.embedder is not None,
                                     errors[row]))
         return out
 
@@ -192,64 +218,84 @@ class NearCopySearch:
         return cand, own_hash
 
     def _similarities(self, pils: Sequence[Any], mirrors: Sequence[Any], cand: list[dict[int, dict[str, Any]]],
-                      errors: list[list[str]]) -> list[dict[int, float]]:
+                      items: dict[int, Record]) -> list[dict[int, float]]:
         """Stage 2: cosine similarity of each candidate to the image or its mirror image (the larger)."""
         sims: list[dict[int, float]] = [{} for _ in pils]
         if self.embedder is None:
             return sims
         q_emb = self.embedder.embed(pils)
         m_emb = self.embedder.embed(mirrors)
-        self._embed_training({i for row in cand for i in row}, errors, cand)
         for row in range(len(pils)):
-            keep = [i for i in cand[row] if i in self._emb_cache]
+            embs = {i: e for i in cand[row] if i in items and (e := items[i][0]) is not None}
+            keep = list(embs)
             if keep:
-                e = np.stack([self._emb_cache[i] for i in keep])
-                s = np.maximum(e @ q_emb[row], e @ m_emb[row])
+                mat = np.stack(list(embs.values()))
+                s = np.maximum(mat @ q_emb[row], mat @ m_emb[row])
                 sims[row] = {i: float(v) for i, v in zip(keep, s, strict=True)}
         return sims
 
     def _register(self, pils: Sequence[Any], cand: list[dict[int, Any]], sims: list[dict[int, float]],
-                  errors: list[list[str]]) -> list[dict[int, float]]:
+                  items: dict[int, Record], errors: list[list[str]]) -> list[dict[int, float]]:
         """Stage 3: aligned correlation of each image's ``align_top`` best candidates."""
         from .align import aligned_correlation, grey_thumbnail
 
-        size = self.align.size
-        out: list[dict[int, float]] = []
         first = self.index.families[0]
-        for row, pil in enumerate(pils):
-            best = sorted(cand[row], key=lambda i: (-sims[row].get(i, -2.0),
+
+        def ranked(row: int) -> list[int]:  # most similar first (by hash distance without stage 2)
+            return sorted(cand[row], key=lambda i: (-sims[row].get(i, -2.0),
                                                     cand[row][i]["hash_distance"].get(first, NO_DISTANCE)))
-            ids, thumbs = [], []
-            for i in best[:self.params.align_top]:
-                t = self._thumbs.get(i)
-                if t is None:
-                    img = self._training_image(i, errors, [row])
-                    if img is None:
-                        continue
-                    t = grey_thumbnail(img, size)
-                    self._remember(self._thumbs, i, t)
-                ids.append(i)
-                thumbs.append(t)
-            scores = aligned_correlation(grey_thumbnail(pil, size), thumbs, self.align)
-            out.append({i: float(v) for i, v in zip(ids, scores, strict=True)})
+
+        best = [ranked(row)[:self.params.align_top] for row in range(len(pils))]
+        if self.embedder is None:  # stage 2 loaded nothing: load the registered candidates now
+            rows_of: dict[int, list[int]] = {}
+            for row, ids in enumerate(best):
+                for i in ids:
+                    rows_of.setdefault(i, []).append(row)
+            items = self._items_for(sorted(rows_of), rows_of, errors)
+        out: list[dict[int, float]] = []
+        for row, pil in enumerate(pils):
+            thumbs = {i: t for i in best[row] if i in items and (t := items[i][1]) is not None}
+            scores = aligned_correlation(grey_thumbnail(pil, self.align.size), list(thumbs.values()), self.align)
+            out.append({i: float(v) for i, v in zip(thumbs, scores, strict=True)})
         return out
 
-    def _embed_training(self, ids: set[int], errors: list[list[str]], cand: list[dict[int, Any]]) -> None:
-        """Embeddings of training items, cached by id (training items recur across queries)."""
-        todo = sorted(i for i in ids if i not in self._emb_cache)
-        loaded, keep = [], []
-        for i in todo:
-            img = self._training_image(i, errors, [row for row, c in enumerate(cand) if i in c])
-            if img is not None:
-                loaded.append(img)
-                keep.append(i)
-        if keep:
-            for i, e in zip(keep, self.embedder.embed(loaded), strict=True):
-                self._remember(self._emb_cache, i, e)
+    def _items_for(self, ids: Sequence[int], rows_of: dict[int, list[int]], errors: list[list[str]]
+                   ) -> dict[int, Record]:
+        """The records of training items ``ids``: kept ones, and the others loaded from their sources
+        (once, :attr:`LOAD_CHUNK` at a time), embedded in batches (with an embedder) and reduced to
+        thumbnails (when registering). An item that cannot be loaded is left out, noted in the
+        errors of the rows ``rows_of[i]``."""
+        from .align import grey_thumbnail
+
+        out: dict[int, Record] = {}
+        todo = []
+        for i in ids:
+            rec = self._items.get(i)
+            if rec is None:
+                todo.append(i)
+            else:
+                self._items.move_to_end(i)
+                out[i] = rec
+        for a in range(0, len(todo), self.LOAD_CHUNK):
+            loaded, keep = [], []
+            for i in todo[a:a + self.LOAD_CHUNK]:
+                img = self._training_image(i, errors, rows_of[i])
+                if img is not None:
+                    loaded.append(img)
+                    keep.append(i)
+            if not keep:
+                continue
+            embs = list(self.embedder.embed(loaded)) if self.embedder is not None else [None] * len(keep)
+            for i, img, e in zip(keep, loaded, embs, strict=True):
+                out[i] = (e, grey_thumbnail(img, self.align.size) if self.params.align else None)
+                self._items[i] = out[i]
+                if len(self._items) > self.cache_items:
+                    self._items.popitem(last=False)
+        return out
 
     def _training_image(self, i: int, errors: list[list[str]], rows: Sequence[int]) -> Any:
         """Training item ``i`` as loaded from its source, or None after noting why in those rows'
-        errors (once per row: stages 2 and 3 may both ask for it). Never raises."""
+        errors (once per row). Never raises."""
         try:
             return self._sources.get(self.index.sources[i])
         except Exception as exc:  # noqa: BLE001 - a missing training file must not stop the scan
@@ -258,9 +304,3 @@ class NearCopySearch:
                 if msg not in errors[row]:
                     errors[row].append(msg)
             return None
-
-    def _remember(self, cache: OrderedDict[int, np.ndarray], i: int, value: np.ndarray) -> None:
-        """Keep a per-training-item result, dropping the oldest beyond ``CACHE_ITEMS`` items."""
-        cache[i] = value
-        if len(cache) > self.CACHE_ITEMS:
-            cache.popitem(last=False)

@@ -3,6 +3,8 @@
 A source is a path of an image file (decoded by genaudit's loader), or ``<spec>:<row>`` for row
 ``row`` of an IDX image file, where ``spec`` is ``fashion-mnist:train`` / ``fashion-mnist:test``
 (the Debian package's files) or the path of an IDX image file (``*-images-idx3-ubyte[.gz]``).
+An index file stores paths relative to its own folder (:func:`stored_source`) and resolves them
+against the folder it is read from (:func:`loaded_source`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,35 @@ def resolve_idx(spec: str) -> tuple[str, str]:
                                     " (bash scripts/setup.sh does)")
         return path, spec
     return spec, spec
+
+
+def stored_source(source: str, folder: str) -> str:
+    """How a source is written into an index file in ``folder``: a path relative to that folder (an
+    image file, or an IDX file's ``path:row``), a dataset name (``fashion-mnist:...``) as it is.
+
+    >>> stored_source("/data/train/cat.png", "/data/indexes"), stored_source("fashion-mnist:test:3", "/x")
+    ('../train/cat.png', 'fashion-mnist:test:3')
+    """
+    if source.startswith(FMNIST_PREFIX):
+        return source
+    try:
+        rel = os.path.relpath(os.path.abspath(source), os.path.abspath(folder))
+    except ValueError:  # another drive (Windows): no relative path exists
+        return os.path.abspath(source)
+    return f".{os.sep}{rel}" if rel.startswith(FMNIST_PREFIX) else rel
+
+
+def loaded_source(stored: str, folder: str) -> str:
+    """The source a stored one names, for an index file in ``folder`` (as given: a relative folder
+    gives paths relative to the working directory, an absolute one absolute paths).
+
+    >>> loaded_source("../train/cat.png", "/moved/indexes"), loaded_source("../train/cat.png", "idx")
+    ('/moved/train/cat.png', 'train/cat.png')
+    """
+    if stored.startswith(FMNIST_PREFIX):
+        return stored
+    path = os.path.normpath(os.path.join(folder, stored))
+    return f".{os.sep}{path}" if path.startswith(FMNIST_PREFIX) else path
 
 
 def is_idx_source(spec: str) -> bool:
