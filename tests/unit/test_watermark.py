@@ -270,7 +270,10 @@ def test_watermark_cli_and_scan_check(run_cli: CliRunner, tmp_path: Path) -> Non
     r = run_cli("watermark", "verify", str(tmp_path / "out"), "--key-file", str(key), "--json")
     assert r.returncode == 0, r.stdout
     docs = [json.loads(line) for line in r.stdout.splitlines()]
-    assert all(d["detected"] and d["payload"] == "00c0ffee" for d in docs)
+    # detection is the keyed decision; the 32-bit payload is read only when its BCH code decodes, which
+    # at 256² holds for about 3 images in 4 (docs/watermark.md) and depends on the random key: never a
+    # wrong payload, though (payload reading with a fixed key is tested above)
+    assert len(docs) == 2 and all(d["detected"] and d["payload"] in ("00c0ffee", None) for d in docs)
     r = run_cli("watermark", "verify", str(src / "a.png"), "--key-file", str(key))
     assert r.returncode == 1 and "not detected" in r.stdout
     r = run_cli("scan", str(tmp_path / "out"), str(src / "a.png"), "--watermark-key-file", str(key),
