@@ -38,7 +38,7 @@ from ._version import __version__
 from .config import AuditConfig
 from .engine import Engine, FileOutcome, Task
 from .errors import ConfigError
-from .io import LoadedImage, iter_inputs, load_any
+from .io import LoadedImage, iter_inputs, load_any, no_images_message
 from .journal import RESULTS_FILE, ResultsWriter, load_previous
 from .pool import process_pool, run_batches, split_batches
 from .registry import get_spec
@@ -207,7 +207,7 @@ class Auditor:
         ignored: list[str] = []
         items = list(iter_inputs(inputs, exclude=cfg.exclude, exclude_dirs=[rdir] if rdir else [], ignored=ignored))
         if not items:
-            raise E.NoImagesError(_no_images_message(inputs, len(ignored)))
+            raise E.NoImagesError(no_images_message(inputs, len(ignored)))
         total = len(items)
         fingerprint = self.fingerprint()
         writer: ResultsWriter | None = None
@@ -301,12 +301,6 @@ class Auditor:
                 raise E.OutputError(f"{exc}; {RESULTS_FILE} holds every file's result: re-run with --resume"
                                     " to write the reports without scanning again") from None
         return report
-
-
-def _no_images_message(inputs: list[str], n_ignored: int) -> str:
-    """``no image files found in DIR (3 files ignored: not images)``"""
-    ignored = f" ({n_ignored} file{'s' * (n_ignored != 1)} ignored: not images)" if n_ignored else ""
-    return f"no image files found in {', '.join(inputs)}{ignored}"
 
 
 def scan(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,

@@ -332,7 +332,8 @@ def sign_files(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathL
                model_id: str | None = None, model_version: str | None = None,
                checks: Sequence[str] = ("metadata", "phash"), watermark_key: WatermarkKey | None = None,
                training_mining: str = "notAllowed", thumbnail: bool = False,
-               limits: LoadLimits | None = None, force: bool = False) -> Iterator[SignedFile]:
+               limits: LoadLimits | None = None, force: bool = False,
+               ignored: list[str] | None = None) -> Iterator[SignedFile]:
     """Sign every image of ``inputs`` (files and folders) with a C2PA manifest marking it
     AI-generated, into ``out_dir``; yields one :class:`SignedFile` per input, in order.
 
@@ -343,7 +344,8 @@ def sign_files(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathL
     walked; the same name from two inputs gets a numbered suffix). ``limits`` bound every read
     (default :class:`~genaudit.io.LoadLimits`). A file that cannot be read or signed is an
     ``error`` outcome, never an exception; a bad signer or policy, and outputs that already exist
-    (unless ``force``: :class:`~genaudit.io.OutputExistsError`), raise at the call.
+    (unless ``force``: :class:`~genaudit.io.OutputExistsError`), raise at the call. Files in input
+    folders that are not images are left out and, with an ``ignored`` list, listed there.
 
     >>> import os, tempfile
     >>> from PIL import Image
@@ -372,7 +374,7 @@ def sign_files(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathL
     auditor = Auditor(checks=names, jobs=1) if names else None
     spec_args = {"model_id": model_id, "model_version": model_version, "training_mining": training_mining,
                  "thumbnail": thumbnail}
-    plan = plan_outputs(inputs, out_dir, force=force)  # never re-signs our own outputs
+    plan = plan_outputs(inputs, out_dir, force=force, ignored=ignored)  # never re-signs our own outputs
     return _sign_each(plan, signer, auditor, watermark_key, limits or LoadLimits(), spec_args)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .output import EXIT_FINDINGS, EXIT_OK, FileResults, Progress, file_error_line, json_option
+from .output import EXIT_FINDINGS, EXIT_OK, FileResults, Progress, echo_ignored, file_error_line, json_option
 
 
 @click.group("index")
@@ -53,6 +53,7 @@ def _build_and_save(index: Any, sources: tuple[str, ...], path: str, jobs: int, 
     for p, code, message in report.errors:
         click.echo(file_error_line(p, code, message), err=True)
     index.save(path)
+    echo_ignored(report.ignored)
     click.echo(line(report))
     return EXIT_FINDINGS if report.errors else EXIT_OK
 
@@ -122,4 +123,4 @@ def index_query(index_file: str, images: tuple[str, ...], radius: int, k: int, a
         out.result({"path": path, "status": "match" if found.matches else "no_match", **found.to_dict()},
                    f"{path}: {len(found.matches)} within {radius} bits"
                    + (f"; nearest {best.source} at {best.distance}" if best else ""), good=not found.matches)
-    return out.exit_code
+    return out.finish(images)

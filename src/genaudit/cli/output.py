@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -163,6 +163,15 @@ def json_option(f: F) -> F:
                         help="One JSON object per input on stdout (with path and status), nothing else.")(f)
 
 
+def echo_ignored(paths: Sequence[str]) -> None:
+    """One stderr line naming the files a folder walk left out because they are not images."""
+    if paths:
+        n = len(paths)
+        shown = ", ".join(paths[:3]) + (", …" if n > 3 else "")
+        what = "files that are not images" if n != 1 else "file that is not an image"
+        click.echo(f"genaudit: ignored {n} {what}: {shown}", err=True)
+
+
 def file_error_line(path: str, code: str, message: str) -> str:
     """The one line a file error gets on stderr, for every command."""
     return f"error: {path}: {code}: {message}"
@@ -178,6 +187,9 @@ class FileResults:
 
     :attr:`exit_code` is 0 when every input was good and 1 when any was not (a finding, a
     failed test or a file error). Usage errors (2) and bugs (3) are raised, never reported here.
+    Files in input folders that are not images (``README.md``, ``.json``) are not results: walks
+    collect them in :attr:`ignored`, and :meth:`finish` says how many on stderr — or, when nothing
+    at all was found, raises :class:`~genaudit.errors.NoImagesError` (exit 2), as a scan does.
 
     >>> out = FileResults(as_json=True)
     >>> out.result({"path": "a.png", "status": "ok"}, "a.png: ok")
@@ -194,6 +206,7 @@ class FileResults:
         self.as_json = as_json
         self.counts: dict[str, int] = {}
         self.all_good = True
+        self.ignored: list[str] = []
 
     def result(self, doc: Mapping[str, Any], text: str, *, good: bool = True) -> None:
         """Report one input's outcome: ``doc`` (``path``, ``status``, …) or ``text``."""
@@ -222,7 +235,7 @@ class FileResults:
         are reported as errors here and not yielded."""
         from ..io import iter_inputs
 
-        for item in iter_inputs(paths):
+        for item in iter_inputs(paths, ignored=self.ignored):
             if item.error is not None:
                 self.error(item.path, item.error.code, item.error.message, **error_fields)
             else:
@@ -231,3 +244,14 @@ class FileResults:
     @property
     def exit_code(self) -> int:
         return EXIT_OK if self.all_good else EXIT_FINDINGS
+
+    def finish(self, inputs: Sequence[str]) -> int:
+        """The exit code, after one stderr line naming the ignored files (if any); nothing found at
+        all is :class:`~genaudit.errors.NoImagesError`."""
+        from ..errors import NoImagesError
+        from ..io import no_images_message
+
+        if not self.counts:
+            raise NoImagesError(no_images_message(inputs, len(self.ignored)))
+        echo_ignored(self.ignored)
+        return self.exit_code

@@ -63,7 +63,8 @@ def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, mo
     out = FileResults(as_json)
     for r in sign_files(inputs, out_dir, signer, model_id=model_id, model_version=model_version,
                         checks=[c.strip() for c in checks.split(",")], watermark_key=wkey,
-                        training_mining=training_mining, thumbnail=thumbnail, force=force):
+                        training_mining=training_mining, thumbnail=thumbnail, force=force,
+                        ignored=out.ignored):
         doc = r.to_dict()
         if r.error is not None:
             out.error(r.path, r.error.code, r.error.message,
@@ -71,7 +72,7 @@ def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, mo
             continue
         out.result(doc, f"{r.path} -> {r.output} (+{r.bytes_added} bytes"
                         + (", watermark soft binding" if r.watermark else "") + ")")
-    return out.exit_code
+    return out.finish(inputs)
 
 
 @click.command("verify-manifest")
@@ -86,7 +87,7 @@ def verify_manifest(inputs: tuple[str, ...], trust_anchors: str | None, as_json:
 
     anchors = load_trust_anchors(trust_anchors) if trust_anchors else None
     out = FileResults(as_json)
-    for item in iter_inputs(inputs):
+    for item in iter_inputs(inputs, ignored=out.ignored):
         if item.error is not None:
             out.error(item.path, item.error.code, item.error.message, codes=[f"genaudit.{item.error.code}"],
                       reason=item.error.message)
@@ -99,7 +100,7 @@ def verify_manifest(inputs: tuple[str, ...], trust_anchors: str | None, as_json:
             continue
         good = doc["status"] == "valid_trusted" or (anchors is None and doc["status"] == "valid_untrusted")
         out.result(doc, _manifest_line(doc), good=good)
-    return out.exit_code
+    return out.finish(inputs)
 
 
 def _manifest_line(doc: dict[str, Any]) -> str:

@@ -55,7 +55,7 @@ def watermark_embed(inputs: tuple[str, ...], out_dir: str, key_file: str, method
     value = parse_payload(payload)
     params = {"psnr": psnr} if psnr is not None else None
     out = FileResults(as_json)
-    for planned in plan_outputs(inputs, out_dir, suffix=".png", force=force):
+    for planned in plan_outputs(inputs, out_dir, suffix=".png", force=force, ignored=out.ignored):
         path, dest = planned.path, planned.output
         if planned.error is not None or dest is None:
             out.error(path, *planned.code_message())
@@ -71,7 +71,7 @@ def watermark_embed(inputs: tuple[str, ...], out_dir: str, key_file: str, method
         write_png(dest, marked)
         out.result({"path": path, "status": "written", "output": dest, "method": method, "key_id": key.key_id,
                     "payload": format_payload(value)}, f"{path} -> {dest}")
-    return out.exit_code
+    return out.finish(inputs)
 
 
 @watermark_group.command("verify")
@@ -98,7 +98,7 @@ def watermark_verify(inputs: tuple[str, ...], key_file: str, method: str, fpr: f
             out.error(path, exc.code, exc.message, detected=False)
             continue
         out.result({"path": path, **result.to_dict()}, _verify_line(path, result), good=result.detected)
-    return out.exit_code
+    return out.finish(inputs)
 
 
 def _check_method(method: str, methods: tuple[str, ...]) -> None:

@@ -32,7 +32,7 @@ from .memory import load_any, load_array, load_pil
 from .outputs import OutputExistsError, PlannedOutput, plan_outputs, refuse_existing
 from .read import open_image, read_file
 from .sniff import SUPPORTED_FORMATS, Sniffed, sniff_format
-from .walk import InputItem, iter_inputs
+from .walk import InputItem, iter_inputs, no_images_message
 from .write import encode_png, write_atomic, write_png
 
 __all__ = [  # noqa: RUF022 - grouped by topic
@@ -41,6 +41,6 @@ __all__ = [  # noqa: RUF022 - grouped by topic
     "read_file", "open_image", "decode_bytes", "alpha_of",
     "load_pil", "load_array", "load_any",
     "encode_png", "write_atomic", "write_png",
-    "InputItem", "iter_inputs",
+    "InputItem", "iter_inputs", "no_images_message",
     "plan_outputs", "PlannedOutput", "refuse_existing", "OutputExistsError",
 ]

@@ -86,15 +86,16 @@ class PlannedOutput:
         return (self.error.code, self.error.message) if self.error else ("internal_error", "no output planned")
 
 
-def _relative_names(inputs: Iterable[str | os.PathLike[str]], out_dir: str) -> list[tuple[str, str | None,
-                                                                                             FileError | None]]:
-    """(input path, its path relative to OUT, walking error) for every file, each once, in order."""
+def _relative_names(inputs: Iterable[str | os.PathLike[str]], out_dir: str, ignored: list[str] | None = None,
+                    ) -> list[tuple[str, str | None, FileError | None]]:
+    """(input path, its path relative to OUT, walking error) for every file, each once, in order
+    (files in folders that are not images go to ``ignored``, see :func:`~genaudit.io.iter_inputs`)."""
     seen: set[str] = set()
     found: list[tuple[str, str | None, FileError | None]] = []
     for raw in inputs:
         root = os.fspath(raw)
         is_dir = os.path.isdir(root)
-        for item in iter_inputs([root], exclude_dirs=[out_dir]):
+        for item in iter_inputs([root], exclude_dirs=[out_dir], ignored=ignored):
             key = os.path.abspath(item.path)
             if key in seen:
                 continue
@@ -118,14 +119,17 @@ def _free(name: str, taken: set[str]) -> str:
 
 
 def plan_outputs(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
-                 suffix: str | None = None, force: bool = False) -> list[PlannedOutput]:
+                 suffix: str | None = None, force: bool = False,
+                 ignored: list[str] | None = None) -> list[PlannedOutput]:
     """Walk ``inputs`` (files and folders; ``out_dir`` is never entered) and give every file its
     output path under ``out_dir`` by the policy of this module; ``suffix`` (e.g. ``".png"``)
     replaces each output's extension. Raises :class:`OutputExistsError` when an output exists and
     ``force`` is not set, and :class:`~genaudit.errors.ConfigError` when an output would replace
-    an input. Files that cannot be opened come back with their ``error`` and no output."""
+    an input. Files that cannot be opened come back with their ``error`` and no output. With an
+    ``ignored`` list, files found in folders that are not images are left out and listed there
+    (as a scan does, see :func:`~genaudit.io.iter_inputs`)."""
     out = os.fspath(out_dir)
-    found = _relative_names(inputs, out)
+    found = _relative_names(inputs, out, ignored)
     names: list[str | None] = [None if rel is None else (os.path.splitext(rel)[0] + suffix if suffix else rel)
                                for _, rel, _ in found]
     taken = {n for n in names if n is not None}

@@ -51,6 +51,16 @@ def _not_an_image(path: str, st: os.stat_result) -> bool:
     return head is not None and sniff_format(head) is None
 
 
+def no_images_message(inputs: Sequence[str | os.PathLike[str]], n_ignored: int) -> str:
+    """The one line for a walk that found nothing to work on.
+
+    >>> no_images_message(["out/"], 3)
+    'no image files found in out/ (3 files ignored: not images)'
+    """
+    ignored = f" ({n_ignored} file{'s' * (n_ignored != 1)} ignored: not images)" if n_ignored else ""
+    return f"no image files found in {', '.join(os.fspath(p) for p in inputs)}{ignored}"
+
+
 def iter_inputs(paths: Iterable[str | os.PathLike[str]], *, exclude: Sequence[str] = (),
                 exclude_dirs: Sequence[str] = (), ignored: list[str] | None = None) -> Iterator[InputItem]:
     """Yield every file under ``paths`` exactly once, in a stable (sorted) order.

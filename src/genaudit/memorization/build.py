@@ -56,20 +56,24 @@ class ChunkResult:
 
 @dataclass
 class BuildReport:
-    """What a build did: items added, files refused (path, error code, message), time taken."""
+    """What a build did: items added, files refused (path, error code, message), files in source
+    folders left out because they are not images (``README.md``, ``.json``), time taken."""
 
     added: int = 0
     errors: list[tuple[str, str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
     seconds: float = 0.0
     scheduler: str = "local"
 
     def to_dict(self) -> dict[str, Any]:
         return {"added": self.added, "seconds": round(self.seconds, 3), "scheduler": self.scheduler,
+                "ignored": len(self.ignored),
                 "errors": [{"path": p, "code": c, "message": m} for p, c, m in self.errors]}
 
 
-def plan_chunks(sources: Sequence[str], chunk_size: int = 2048) -> Iterator[Chunk]:
-    """Cut the sources into chunks, in a stable order (folders sorted, IDX rows in order)."""
+def plan_chunks(sources: Sequence[str], chunk_size: int = 2048, ignored: list[str] | None = None) -> Iterator[Chunk]:
+    """Cut the sources into chunks, in a stable order (folders sorted, IDX rows in order); files in
+    folders that are not images go to ``ignored`` (see :func:`genaudit.io.iter_inputs`)."""
     from ..datasets import read_idx
     from ..io import iter_inputs
 
@@ -83,7 +87,7 @@ def plan_chunks(sources: Sequence[str], chunk_size: int = 2048) -> Iterator[Chun
         if not os.path.exists(spec) and not os.path.islink(spec):
             raise FileNotFoundError(f"{spec}: no such file, folder or fashion-mnist:SPLIT source")
         batch: list[str] = []
-        for item in iter_inputs([spec]):
+        for item in iter_inputs([spec], ignored=ignored):
             batch.append(item.path)
             if len(batch) == chunk_size:
                 yield Chunk(paths=tuple(batch))
@@ -181,7 +185,8 @@ def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",),
     if tuple(families) != index.families:
         families = index.families
     t0 = time.perf_counter()
-    chunks = list(plan_chunks(sources, chunk_size))
+    ignored: list[str] = []
+    chunks = list(plan_chunks(sources, chunk_size, ignored))
     total = sum(chunk_items(c) for c in chunks)
     done = 0
 
@@ -192,7 +197,8 @@ def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",),
             progress(done, total)
 
     jobs = jobs or (os.cpu_count() or 1)
-    report = BuildReport(scheduler=scheduler or ("local" if jobs == 1 or len(chunks) <= 1 else f"dask-local:{jobs}"))
+    report = BuildReport(scheduler=scheduler or ("local" if jobs == 1 or len(chunks) <= 1 else f"dask-local:{jobs}"),
+                         ignored=ignored)
     if scheduler or (jobs > 1 and len(chunks) > 1):
         results = _run_dask(chunks, families, scheduler, jobs, advance)
     else:
@@ -204,6 +210,8 @@ def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",),
         report.errors.extend(r.errors)
     if not report.added:  # nothing was added, so ``index`` is as it was
         msg = f"no training images in {', '.join(sources)}"
+        if ignored:
+            msg += f" ({len(ignored)} file{'s' * (len(ignored) != 1)} ignored: not images)"
         if report.errors:
             msg += f": all {len(report.errors)} files were refused (first: {': '.join(report.errors[0])})"
         raise NothingToIndexError(msg)
