@@ -38,7 +38,7 @@ from ._version import __version__
 from .config import AuditConfig
 from .engine import Engine, FileOutcome, Task
 from .errors import ConfigError
-from .io import LoadedImage, iter_inputs, load_any, no_images_message
+from .io import LoadedImage, iter_inputs, load_any, no_images_message, read_file
 from .journal import RESULTS_FILE, ResultsWriter, load_previous
 from .pool import process_pool, run_batches, split_batches
 from .registry import get_spec
@@ -163,7 +163,7 @@ class Auditor:
                     path = os.fspath(obj)
                 im = load_any(obj, limits=limits)
             except E.ImageLoadError as exc:
-                out.append(ImageAudit.failed(path, FileError(exc.code, exc.message)))
+                out.append(self._failed(obj, path, exc))
                 continue
             except Exception as exc:  # noqa: BLE001 - one bad input never fails the batch
                 out.append(ImageAudit.failed(path, FileError(E.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")))
@@ -175,6 +175,24 @@ class Auditor:
             out[i] = ImageAudit(path=im.path, status="ok", sha256=im.sha256, size_bytes=im.size_bytes or None,
                                 image=im.info, checks=res)
         return [a for a in out if a is not None]
+
+    def _failed(self, obj: Any, path: str | None, exc: E.ImageLoadError) -> ImageAudit:
+        """The error entry of an input that did not load. Encoded bytes (given, or read from a
+        path) whose pixels could not be decoded still get the checks that read bytes only, as in a
+        scan (e.g. the invalid C2PA manifest of a tampered file)."""
+        data: bytes | None = None
+        if isinstance(obj, bytes | bytearray | memoryview):
+            data = bytes(obj)
+        elif path is not None and exc.code in (E.CORRUPT, E.TRUNCATED):
+            try:
+                data = read_file(path, self._engine.limits)
+            except E.ImageLoadError:
+                data = None
+        if not data:
+            return ImageAudit.failed(path, FileError(exc.code, exc.message))
+        sha = hashlib.sha256(data).hexdigest()
+        checks = self._engine.without_pixels(data, path, sha, exc, {})
+        return ImageAudit.failed(path, FileError(exc.code, exc.message), sha, len(data), checks)
 
     # -- scanning ------------------------------------------------------------------------------
     def scan(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,

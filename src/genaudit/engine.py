@@ -148,7 +148,7 @@ class Engine:
             try:
                 image = decode_bytes(data, path=task.path, limits=self.limits, sha256=sha)
             except E.ImageLoadError as exc:
-                checks = self._without_pixels(data, task.path, sha, exc, timings)
+                checks = self.without_pixels(data, task.path, sha, exc, timings)
                 out.append((task.index, ImageAudit.failed(task.path, FileError(exc.code, exc.message), sha,
                                                           len(data), checks).to_dict(), sha))
                 continue
@@ -174,8 +174,8 @@ class Engine:
             out.extend((index, self._record(im, results), im.sha256) for index, im, results in pending)
         return out, timings
 
-    def _without_pixels(self, data: bytes, path: str, sha: str, exc: E.ImageLoadError,
-                        timings: dict[str, float]) -> tuple[CheckResult, ...]:
+    def without_pixels(self, data: bytes, path: str | None, sha: str, exc: E.ImageLoadError,
+                       timings: dict[str, float]) -> tuple[CheckResult, ...]:
         """A file whose pixels could not be decoded after it was parsed (corrupt, truncated): the
         checks that read bytes only run on its bytes-only view, the others are skipped with the
         reason. Other load errors (limits, not an image) give no results: nothing was parsed."""

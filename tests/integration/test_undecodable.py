@@ -112,3 +112,28 @@ def test_the_view_has_no_pixels_and_a_check_that_claims_otherwise_gets_an_error(
     assert f.result("pixelsanyway").status == "error"
     assert "could not be decoded" in (f.result("pixelsanyway").reason or "")
     assert f.result("metadata").status == "finding"  # the `parameters` chunk, read without pixels
+
+
+def test_audit_image_of_tampered_bytes_or_path_runs_the_byte_checks(
+        signed_then_tampered: tuple[Path, Path]) -> None:
+    """The in-memory entry point keeps the scan's promise: bytes (or a path) whose pixels cannot be
+    decoded still get the checks that read bytes, and report the invalid manifest."""
+    imgs, root = signed_then_tampered
+    path = imgs / "tampered.png"
+    auditor = genaudit.Auditor(checks=("metadata", "provenance", "phash"),
+                               options={"provenance": {"trust_anchors": str(root)}}, report_dir=None)
+    by_scan = genaudit.scan(path, checks=("metadata", "provenance", "phash"),
+                            options={"provenance": {"trust_anchors": str(root)}}, jobs=1, report_dir=None).files[0]
+    for given in (path.read_bytes(), str(path)):
+        audit = auditor.audit_image(given)
+        assert audit.status == "error" and audit.error is not None and audit.error.code == "corrupt"
+        assert audit.has_findings
+        prov = audit.result("provenance")
+        assert prov is not None and prov.data["status"] == "invalid"
+        phash = audit.result("phash")
+        assert phash is not None and phash.status == "skipped" and phash.reason == SKIP_REASON
+        assert [r.to_dict() for r in audit.checks] == [r.to_dict() for r in by_scan.checks]
+        assert audit.sha256 == by_scan.sha256
+    # bytes that are not an image at all: nothing was parsed, so no checks ran
+    junk = auditor.audit_image(b"not an image")
+    assert junk.error is not None and junk.error.code == "not_an_image" and junk.checks == ()
