@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -32,6 +32,10 @@ DEFAULT_REPORT_DIR = "genaudit-report"
 #: scan does (the Python API never prints). :meth:`AuditConfig.from_pyproject` leaves them to
 #: :func:`read_cli_settings`; passing one to :class:`AuditConfig` is an error that says so.
 CLI_SETTINGS: dict[str, bool] = {"quiet": False}
+#: options that have a setting of their own on the command line (``--index IDX``): name → (check, option)
+SHORTCUTS: dict[str, tuple[str, str]] = {"watermark_key_file": ("watermark", "key_file"),
+                                         "index": ("memorization", "index"),
+                                         "trust_anchors": ("provenance", "trust_anchors")}
 
 
 def _as_tuple(value: Any, what: str) -> tuple[str, ...]:
@@ -136,6 +140,48 @@ class AuditConfig:
             if k not in names:
                 raise ConfigError(f"unknown setting {k!r}{did_you_mean(k, names)}")
         return replace(self, **changes)
+
+    def with_overrides(self, settings: Mapping[str, Any] | None = None, *,
+                       options: Iterable[tuple[str, str, Any]] = (), exclude: Sequence[str] = (),
+                       shortcuts: Mapping[str, Any] | None = None) -> AuditConfig:
+        """This configuration with command-line style overrides, the one way ``genaudit scan``
+        turns its flags into a configuration.
+
+        ``settings``: values for fields (``None`` leaves a field as it is). ``options``: ``(check,
+        option, value)`` triples merged into the check options (values converted by each option's
+        declared type when the check is built). ``exclude``: patterns added to the configured ones.
+        ``shortcuts``: :data:`SHORTCUTS` names → value (``index="train.gaidx"``); each sets its
+        check's option and adds the check, unless ``settings`` names the checks explicitly.
+
+        >>> cfg = AuditConfig().with_overrides({"jobs": 2, "formats": None}, shortcuts={"index": "t.gaidx"})
+        >>> cfg.jobs, cfg.checks, cfg.options["memorization"]
+        (2, ('metadata', 'phash', 'memorization'), {'index': 't.gaidx'})
+        >>> AuditConfig().with_overrides({"checks": "phash"}, shortcuts={"index": "t.gaidx"}).checks
+        ('phash',)
+        """
+        changes = {k: v for k, v in (settings or {}).items() if v is not None}
+        explicit_checks = "checks" in changes
+        checks = list(_as_tuple(changes.get("checks", self.checks), "checks"))
+        triples = list(options)
+        for name, value in (shortcuts or {}).items():
+            if name not in SHORTCUTS:
+                raise ConfigError(f"unknown shortcut {name!r}{did_you_mean(name, list(SHORTCUTS))}")
+            if value is None:
+                continue
+            check, option = SHORTCUTS[name]
+            triples.append((check, option, value))
+            if not explicit_checks and check not in checks:
+                checks.append(check)
+        if checks != list(self.checks):
+            changes["checks"] = tuple(checks)
+        if exclude:
+            changes["exclude"] = (*self.exclude, *exclude)
+        if triples:
+            merged = {k: dict(v) for k, v in self.options.items()}
+            for check, option, value in triples:
+                merged.setdefault(check, {})[option] = value
+            changes["options"] = merged
+        return self.replace(**changes) if changes else self
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "configuration",

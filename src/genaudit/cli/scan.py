@@ -64,31 +64,11 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
     """Scan image files and folders; write report.json and report.md."""
     from ..audit import Auditor
 
-    cfg = _load_config(config_file)
-    user_checks = checks
-    # Shortcut options: each sets its check's option and adds the check unless --checks was given.
-    parsed = [_parse_option(text) for text in options]
-    for path, check, key in ((watermark_key_file, "watermark", "key_file"), (index_file, "memorization", "index"),
-                             (trust_anchors, "provenance", "trust_anchors")):
-        if path:
-            parsed.append((check, key, path))
-            current = checks.split(",") if checks is not None else list(cfg.checks)
-            if user_checks is None and check not in current:
-                checks = ",".join((*current, check))
-    overrides: dict[str, Any] = {}
-    for key, value in (("checks", checks), ("report_dir", report_dir), ("formats", formats), ("jobs", jobs),
-                       ("batch_size", batch_size), ("resume", resume), ("fail_on", fail_on),
-                       ("max_pixels", max_pixels), ("max_file_bytes", max_file_bytes)):
-        if value is not None:
-            overrides[key] = value
-    if exclude:
-        overrides["exclude"] = tuple(cfg.exclude) + tuple(exclude)
-    if parsed:
-        merged = {k: dict(v) for k, v in cfg.options.items()}
-        for check, key, value in parsed:
-            merged.setdefault(check, {})[key] = value
-        overrides["options"] = merged
-    cfg = cfg.replace(**overrides) if overrides else cfg
+    cfg = _load_config(config_file).with_overrides(
+        {"checks": checks, "report_dir": report_dir, "formats": formats, "jobs": jobs, "batch_size": batch_size,
+         "resume": resume, "fail_on": fail_on, "max_pixels": max_pixels, "max_file_bytes": max_file_bytes},
+        options=[_parse_option(text) for text in options], exclude=exclude,
+        shortcuts={"watermark_key_file": watermark_key_file, "index": index_file, "trust_anchors": trust_anchors})
     if quiet is None:  # a presentation setting: [tool.genaudit] quiet, read by the CLI only
         from ..config import read_cli_settings
 
