@@ -7,7 +7,6 @@ file is refused with the expected hash in the message.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from genaudit.datasets import CLASSES, N_CLASSES, load_fashion_mnist, load_image_folder, read_idx
+from genaudit.io import sha256_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKPOINT_DIR = os.path.join(HERE, "checkpoints")
@@ -105,14 +105,6 @@ class CheckpointInfo:
     arch: str
     config: dict[str, Any]
     meta: dict[str, Any]
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_checkpoint(path: str, model: nn.Module, arch: str, config: Any, meta: Mapping[str, Any]) -> str:

@@ -6,7 +6,6 @@ off (with the watermark and provenance checks when the release part could run).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from typing import Any
 
 from .config import AuditConfig
 from .errors import ConfigError
+from .io import sha256_file
 
 RELEASED = 4
 """GAN samples released (watermarked, audited, signed); one more copy is edited after signing."""
@@ -87,11 +87,6 @@ def prepare_demo(out_dir: str) -> DemoFiles:
     return DemoFiles(samples, written, gen_dir, released=released, keys=keys, key_dir=key_dir)
 
 
-def _sha256(path: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
-
-
 def _contents(out_dir: str) -> tuple[list[str], list[str]]:
     """Every file (symbolic links included) and folder under ``out_dir``, relative, sorted."""
     files: list[str] = []
@@ -138,7 +133,7 @@ def _claim(out_dir: str) -> None:
         if rel not in known or os.path.islink(path) or not os.path.isfile(path):
             return False
         try:
-            return known[rel] is None or known[rel] == _sha256(path)
+            return known[rel] is None or known[rel] == sha256_file(path)
         except OSError:
             return False
 
@@ -166,7 +161,7 @@ def _write_marker(out_dir: str, files: Mapping[str, str | None], dirs: list[str]
 def _record(out_dir: str) -> None:
     """List what the demo wrote in :data:`MARKER`, with the report files the scan will write."""
     files, dirs = _contents(out_dir)
-    known: dict[str, str | None] = {f: _sha256(os.path.join(out_dir, f)) for f in files if f != MARKER}
+    known: dict[str, str | None] = {f: sha256_file(os.path.join(out_dir, f)) for f in files if f != MARKER}
     known.update({os.path.join(REPORT_DIR, name): None for name in REPORT_FILES})  # rewritten by every scan
     _write_marker(out_dir, known, sorted({*dirs, REPORT_DIR}), complete=True)
 

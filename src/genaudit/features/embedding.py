@@ -11,7 +11,6 @@ block, L2-normalised, so similarity is a cosine.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import os
@@ -36,11 +35,9 @@ def default_weights_path() -> str:
 
 @lru_cache(maxsize=4)
 def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from ..io import sha256_file
+
+    return sha256_file(path)
 
 
 class ImageEmbedder:

@@ -110,3 +110,22 @@ def open_image(path: str | os.PathLike[str], limits: LoadLimits = LoadLimits()) 
     p = os.fspath(path)
     data = read_file(p, limits)
     return decode_bytes(data, path=p, limits=limits)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes (read in 1 MiB blocks), hex: how genaudit names model files,
+    indexes and its own outputs.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as fh:
+    ...     _ = fh.write(b"abc"); fh.flush()
+    ...     sha256_file(fh.name)[:16]
+    'ba7816bf8f01cfea'
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
