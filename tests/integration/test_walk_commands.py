@@ -79,3 +79,14 @@ def test_index_build_leaves_out_files_that_are_not_images(run_cli: CliRunner, fo
     r = run_cli("index", "build", str(folder), "-o", str(tmp_path / "empty.gaidx"), "-j", "1", "-q")
     assert r.returncode == 2 and not (tmp_path / "empty.gaidx").exists()
     assert f"no training images in {folder} (2 files ignored: not images)" in r.stderr
+
+
+def test_verify_manifest_reads_files_through_the_loader(run_cli: CliRunner, folder: Path) -> None:
+    """A FIFO is never opened (it would block for ever) and the byte limit holds, as in a scan."""
+    import os
+
+    os.mkfifo(folder / "pipe.png")
+    r = run_cli("verify-manifest", str(folder), "--json", timeout=60)
+    docs = {Path(d["path"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    assert docs["pipe.png"]["status"] == "error" and docs["pipe.png"]["error"]["code"] == "not_a_regular_file"
+    assert docs["a.png"]["status"] == "no_manifest"

@@ -82,7 +82,8 @@ def sign_cmd(inputs: tuple[str, ...], out_dir: str, cert: str, key_file: str, mo
 def verify_manifest(inputs: tuple[str, ...], trust_anchors: str | None, as_json: bool) -> int:
     """Read and validate C2PA manifests. Exit 0 when every input is valid (trusted when anchors are
     given), 1 otherwise. A file whose manifest store cannot be read is a file error."""
-    from ..io import iter_inputs
+    from ..errors import ImageLoadError
+    from ..io import iter_inputs, read_file
     from ..provenance.c2pa import load_trust_anchors, read_manifest
 
     anchors = load_trust_anchors(trust_anchors) if trust_anchors else None
@@ -92,7 +93,12 @@ def verify_manifest(inputs: tuple[str, ...], trust_anchors: str | None, as_json:
             out.error(item.path, item.error.code, item.error.message, codes=[f"genaudit.{item.error.code}"],
                       reason=item.error.message)
             continue
-        doc = {"path": item.path, **read_manifest(item.path, trust_anchors=anchors).to_dict()}
+        try:  # the loader's limits and file checks (never a FIFO, never over max_file_bytes)
+            data = read_file(item.path)
+        except ImageLoadError as exc:
+            out.error(item.path, exc.code, exc.message, codes=[f"genaudit.{exc.code}"], reason=exc.message)
+            continue
+        doc = {"path": item.path, **read_manifest(data, trust_anchors=anchors).to_dict()}
         if doc["status"] == "error":  # the file or its manifest store cannot be read
             code = doc["codes"][0].removeprefix("genaudit.") if doc.get("codes") else "unreadable"
             out.error(item.path, code, doc.get("reason") or "", **{k: v for k, v in doc.items()
