@@ -158,7 +158,8 @@ def test_index_build_or_add_of_nothing_indexable_exits_2_and_writes_nothing(run_
     out = tmp_path / "out" / "x.gaidx"
     out.parent.mkdir()
     for src, needle in ((empty, f"no training images in {empty}"),
-                        (refused, f"no training images in {refused}: all 2 files were refused (first: {refused}/")):
+                        (refused, f"no training images in {refused} (1 file ignored: not images): "
+                                 f"1 image file refused (first: {refused}/a.png: truncated")):
         r = run_cli("index", "build", str(src), "-o", str(out), "-j", "1", "-q")
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and r.stdout == "" and len(lines) == 1, r.stdout + r.stderr

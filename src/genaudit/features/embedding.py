@@ -10,9 +10,6 @@ block, L2-normalised, so similarity is a cosine.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -21,7 +18,6 @@ from typing import Any
 import numpy as np
 
 INPUT_SIZE = 224
-_log = logging.getLogger(__name__)
 
 
 def default_weights_path() -> str:
@@ -69,12 +65,16 @@ class ImageEmbedder:
             import torch
             from efficientnet_lite_pytorch import EfficientNet
 
-            # the package prints "Loaded pretrained weights ..." on stdout: keep stdout for what was asked for
-            chatter = io.StringIO()
-            with contextlib.redirect_stdout(chatter):
-                net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=self.weights_path)
-            if chatter.getvalue().strip():
-                _log.debug("efficientnet-lite0: %s", chatter.getvalue().strip())
+            # The architecture by name and the weights loaded here, not by ``from_pretrained``: that
+            # prints "Loaded pretrained weights ..." on stdout, and swapping sys.stdout to hide it
+            # would hide other threads' output too. Every weight must be in the file (strict).
+            net = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+            state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
+            try:
+                net.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                raise RuntimeError(f"embedding weights {self.weights_path} do not fit efficientnet-lite0:"
+                                   f" {str(exc).splitlines()[0]}") from None
             net.eval()
             self._net = net.to(self.device)
             self._torch = torch

@@ -213,7 +213,8 @@ def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",),
         if ignored:
             msg += f" ({len(ignored)} file{'s' * (len(ignored) != 1)} ignored: not images)"
         if report.errors:
-            msg += f": all {len(report.errors)} files were refused (first: {': '.join(report.errors[0])})"
+            n = len(report.errors)
+            msg += f": {'all ' * (n > 1)}{n} image file{'s' * (n != 1)} refused (first: {': '.join(report.errors[0])})"
         raise NothingToIndexError(msg)
     report.seconds = time.perf_counter() - t0
     return index, report
