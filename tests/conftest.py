@@ -51,17 +51,18 @@ def _no_report_left_in_the_working_directory() -> Iterator[None]:
         pytest.fail(f"the test left {path}: scan with report_dir=None or a folder under tmp_path")
 
 
+def run_cli_once(*args: str, cwd: str | os.PathLike[str] | None = None, obey_permissions: bool = False,
+                 timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m genaudit ARGS`` for real; ``obey_permissions=True`` drops root's DAC bypass."""
+    preexec = _drop_dac_capabilities if (obey_permissions and os.geteuid() == 0) else None
+    return subprocess.run([sys.executable, "-m", "genaudit", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=preexec, env={**os.environ, **(env or {})}, check=False)
+
+
 @pytest.fixture
 def run_cli() -> CliRunner:
-    """Run ``python -m genaudit ARGS`` for real; ``obey_permissions=True`` drops root's DAC bypass."""
-
-    def run(*args: str, cwd: str | os.PathLike[str] | None = None, obey_permissions: bool = False,
-            timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        preexec = _drop_dac_capabilities if (obey_permissions and os.geteuid() == 0) else None
-        return subprocess.run([sys.executable, "-m", "genaudit", *args], cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout, preexec_fn=preexec, env={**os.environ, **(env or {})}, check=False)
-
-    return run
+    """:func:`run_cli_once` as a fixture."""
+    return run_cli_once
 
 
 @pytest.fixture

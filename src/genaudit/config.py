@@ -35,7 +35,8 @@ CLI_SETTINGS: dict[str, bool] = {"quiet": False}
 #: options that have a setting of their own on the command line (``--index IDX``): name → (check, option)
 SHORTCUTS: dict[str, tuple[str, str]] = {"watermark_key_file": ("watermark", "key_file"),
                                          "index": ("memorization", "index"),
-                                         "trust_anchors": ("provenance", "trust_anchors")}
+                                         "trust_anchors": ("provenance", "trust_anchors"),
+                                         "detector": ("detector", "model")}
 
 
 def _as_tuple(value: Any, what: str) -> tuple[str, ...]:

@@ -59,6 +59,9 @@ _BUILTIN: dict[str, CheckSpec] = {
         CheckSpec("memorization", "genaudit.checks.memorization:MemorizationCheck",
                   "near-copies of training images: hash candidates from a training index, embedding rerank;"
                   " memorization rate per generator"),
+        CheckSpec("detector", "genaudit.checks.detector:DetectorCheck",
+                  "real-vs-fake detector: calibrated p(generated) and a verdict at a target false-positive rate"
+                  " on real images (shipped model or --detector MODEL)"),
         CheckSpec("provenance", "genaudit.checks.provenance:ProvenanceCheck",
                   "C2PA manifest: no manifest, valid-trusted, valid-untrusted or invalid (C2PA status codes);"
                   " AI-generation claim, generator, training-mining policy"),

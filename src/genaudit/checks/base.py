@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 import types
 import typing
@@ -243,3 +244,14 @@ class Check:
     def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:
         """Aggregate this check's per-image ``(path, result)`` pairs for the report summary."""
         return {}
+
+
+def group_of(image: LoadedImage) -> str:
+    """The group an image's rates are reported under: the generator named by the ``genaudit:model``
+    PNG text chunk (``genaudit models sample`` writes it), else the image's folder name."""
+    model = image.metadata.text.get("genaudit:model") if image.metadata else None
+    if model:
+        return str(model)
+    if image.path:
+        return os.path.basename(os.path.dirname(os.path.abspath(image.path))) or "unknown"
+    return "in-memory"

@@ -29,7 +29,7 @@ from ..io import LoadedImage
 from ..memorization.search import NearCopySearch, SearchParams
 from ..memorization.stats import wilson_interval
 from ..results import CheckResult
-from .base import Check
+from .base import Check, group_of
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class MemorizationCheck(Check):
             matches = found.matches
             data = {"hashes": found.hashes, "closest": found.candidates[:self.options.report],
                     "matches": len(matches), "candidates": len(found.candidates), "reranked": found.reranked,
-                    "registered": found.registered, "generator": _generator_of(image)}
+                    "registered": found.registered, "generator": group_of(image)}
             if found.errors:
                 results.append(self._unreadable(found.errors, data, matches))
             elif matches:
@@ -163,11 +163,3 @@ class MemorizationCheck(Check):
         return {"memorization_rate": rate(*total), "by_generator": {g: rate(*v) for g, v in sorted(groups.items())},
                 "unreadable_training_items": len(unreadable), "images_with_unreadable_training_items": affected}
 
-
-def _generator_of(image: LoadedImage) -> str:
-    model = image.metadata.text.get("genaudit:model") if image.metadata else None
-    if model:
-        return model
-    if image.path:
-        return os.path.basename(os.path.dirname(os.path.abspath(image.path))) or "unknown"
-    return "in-memory"

@@ -1,5 +1,5 @@
 """Command-line interface: a thin layer over the Python API, one module per command group
-(:mod:`.scan`, :mod:`.models`, :mod:`.watermark`, :mod:`.provenance`, :mod:`.index`, :mod:`.demo`)
+(:mod:`.scan`, :mod:`.detector`, :mod:`.models`, :mod:`.watermark`, :mod:`.provenance`, :mod:`.index`, :mod:`.demo`)
 over one output layer (:mod:`.output`).
 
 Exit codes: 0 clean; 1 findings or file/check errors (per ``--fail-on``); 2 usage or
@@ -14,6 +14,7 @@ import click
 
 from .._version import __version__
 from .demo import demo_cmd
+from .detector import detect_cmd, detector_group
 from .index import index_group
 from .models import models_group
 from .output import run
@@ -28,7 +29,8 @@ def cli() -> None:
     """genaudit: audit generated images and prove where they came from."""
 
 
-for _command in (scan_cmd, checks_cmd, demo_cmd, models_group, watermark_group, keys_group, sign_cmd, verify_manifest,
+for _command in (scan_cmd, checks_cmd, demo_cmd, detect_cmd, detector_group, models_group,
+                 watermark_group, keys_group, sign_cmd, verify_manifest,
                  index_group):
     cli.add_command(_command)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -61,7 +62,7 @@ def models_sample(name: str, count: int, seed: int, out_dir: str, labels: str | 
         if not cycle:
             raise click.BadParameter("no labels given", param_hint="--labels")
         ys = [cycle[i % len(cycle)] for i in range(count)]
-    sampler = {k: v for k, v in (("steps", steps), ("guidance", guidance)) if v is not None}
+    sampler: dict[str, Any] = {k: v for k, v in (("steps", steps), ("guidance", guidance)) if v is not None}
     if sampler and gen.info.arch != "ddpm":
         raise click.BadParameter(f"--steps/--guidance apply to DDPM models, not {gen.info.arch}")
     try:

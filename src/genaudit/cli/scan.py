@@ -52,6 +52,9 @@ def _load_config(config_file: str | None) -> Any:
 @click.option("--trust-anchors", type=click.Path(dir_okay=False),
               help="PEM trust anchors for C2PA manifests: runs the provenance check"
                    " (added to the checks unless --checks is given).")
+@click.option("--detector", "detector_model", type=click.Path(dir_okay=False),
+              help="Detector file (genaudit detector train): runs the detector check with it"
+                   " (added to the checks unless --checks is given; -O detector.model=... alike).")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="No progress and no summary on the terminal.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON line per file on stdout as it finishes (its report entry), nothing else there;"
@@ -60,7 +63,8 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
          jobs: int | None, batch_size: int | None, resume: bool | None, fail_on: str | None,
          exclude: tuple[str, ...], max_pixels: int | None, max_file_bytes: int | None,
          options: tuple[str, ...], config_file: str | None, watermark_key_file: str | None,
-         index_file: str | None, trust_anchors: str | None, quiet: bool | None, as_json: bool) -> int:
+         index_file: str | None, trust_anchors: str | None, detector_model: str | None, quiet: bool | None,
+         as_json: bool) -> int:
     """Scan image files and folders; write report.json and report.md."""
     from ..audit import Auditor
 
@@ -68,7 +72,8 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
         {"checks": checks, "report_dir": report_dir, "formats": formats, "jobs": jobs, "batch_size": batch_size,
          "resume": resume, "fail_on": fail_on, "max_pixels": max_pixels, "max_file_bytes": max_file_bytes},
         options=[_parse_option(text) for text in options], exclude=exclude,
-        shortcuts={"watermark_key_file": watermark_key_file, "index": index_file, "trust_anchors": trust_anchors})
+        shortcuts={"watermark_key_file": watermark_key_file, "index": index_file, "trust_anchors": trust_anchors,
+                   "detector": detector_model})
     if quiet is None:  # a presentation setting: [tool.genaudit] quiet, read by the CLI only
         from ..config import read_cli_settings
 

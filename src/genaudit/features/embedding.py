@@ -45,7 +45,13 @@ class ImageEmbedder:
     ((2, 1280), [1.0, 1.0])
     """
 
-    def __init__(self, weights_path: str | None = None, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(self, weights_path: str | None = None, device: str = "cpu", batch_size: int = 32,
+                 input_size: int = INPUT_SIZE) -> None:
+        if not 32 <= input_size <= 1024:
+            raise ValueError(f"input_size must be in 32..1024, got {input_size}")
+        self.input_size = input_size
+        """Side of the square the whole image is resized to (224 as ImageNet-trained; smaller is
+        faster, e.g. for images that are small to begin with)."""
         self.weights_path = weights_path or default_weights_path()
         if not os.path.isfile(self.weights_path):
             raise FileNotFoundError(f"embedding weights {self.weights_path} not found")
@@ -58,7 +64,8 @@ class ImageEmbedder:
         return _sha256(self.weights_path)
 
     def model_info(self) -> dict[str, Any]:
-        return {"name": "efficientnet-lite0 (ImageNet)", "path": self.weights_path, "sha256": self.sha256}
+        return {"name": "efficientnet-lite0 (ImageNet)", "path": self.weights_path, "sha256": self.sha256,
+                "input_size": self.input_size}
 
     def _load(self) -> Any:
         if self._net is None:
@@ -81,8 +88,8 @@ class ImageEmbedder:
         return self._net
 
     @staticmethod
-    def preprocess(image: Any) -> np.ndarray:
-        """RGB, whole image resized (no crop) to 224², scaled to [-1, 1] as the weights expect.
+    def preprocess(image: Any, size: int = INPUT_SIZE) -> np.ndarray:
+        """RGB, whole image resized (no crop) to ``size``², scaled to [-1, 1] as the weights expect.
 
         >>> import numpy as np
         >>> x = ImageEmbedder.preprocess(np.full((10, 20), 255, np.uint8))
@@ -92,7 +99,7 @@ class ImageEmbedder:
         from PIL import Image
 
         pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
-        pil = pil.convert("RGB").resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
+        pil = pil.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
         return (np.asarray(pil, dtype=np.float32).transpose(2, 0, 1) / 255.0 - 0.5) / 0.5
 
     def embed(self, images: Sequence[Any]) -> np.ndarray:
@@ -101,7 +108,8 @@ class ImageEmbedder:
         out = np.empty((len(images), 1280), dtype=np.float32)
         with torch.inference_mode():
             for a in range(0, len(images), self.batch_size):
-                x = torch.from_numpy(np.stack([self.preprocess(im) for im in images[a:a + self.batch_size]]))
+                batch = images[a:a + self.batch_size]
+                x = torch.from_numpy(np.stack([self.preprocess(im, self.input_size) for im in batch]))
                 f = net.extract_features(x.to(self.device)).mean(dim=(2, 3))
                 f = torch.nn.functional.normalize(f, dim=1)
                 out[a:a + len(x)] = f.cpu().numpy()

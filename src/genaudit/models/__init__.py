@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -231,10 +231,11 @@ class ReferenceGenerator:
         return [i % self.n_classes for i in range(n)]
 
     def sample(self, n: int, labels: Sequence[int] | None = None, seed: int = 0, *, batch_size: int = 250,
-               **sampler: Any) -> SampleOutput:
+               progress: Callable[[int, int], None] | None = None, **sampler: Any) -> SampleOutput:
         """``n`` images (uint8 (n, 28, 28) in ``.images``) with their labels, seed and model.
         Without ``labels``, :meth:`default_labels`. ``sampler`` overrides the model's sampler
-        settings (DDPM: ``steps``, ``guidance``)."""
+        settings (DDPM: ``steps``, ``guidance``). ``progress(done, n)`` is called after each batch;
+        the images do not depend on ``batch_size``."""
         import numpy as np
         import torch
         from reference_models.common import per_sample_noise, to_uint8
@@ -256,6 +257,8 @@ class ReferenceGenerator:
                 noise = per_sample_noise(seed, stop - start, shape, offset=start).to(self.device)
                 y = torch.tensor(ys[start:stop], dtype=torch.long, device=self.device)
                 out[start:stop] = to_uint8(self._module.generate(self.network, noise, y, **kwargs))
+                if progress is not None:
+                    progress(stop, n)
         return SampleOutput(out, labels=tuple(ys), seed=seed, model=self.name, checkpoint_sha256=self.sha256,
                             sampler=kwargs, classes=tuple(self.classes))
 
