@@ -39,7 +39,7 @@ VERDICTS = ("generated", "real")
 
 def default_model_path() -> str:
     """The shipped detector's file (in the reference checkpoints folder)."""
-    from ..models import checkpoint_dir
+    from ..checkpoints import checkpoint_dir
 
     return os.path.join(checkpoint_dir(), f"{DEFAULT_MODEL}.gadet")
 

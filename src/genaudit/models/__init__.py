@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..checkpoints import checkpoint_dir
 from ..errors import GenauditError
 from ..suggest import did_you_mean
 
@@ -128,16 +129,6 @@ class ModelInfo:
     @property
     def is_generator(self) -> bool:
         return self.arch in ("gan", "vae", "ddpm")
-
-
-def checkpoint_dir() -> str:
-    """Where the bundled checkpoints live (``GENAUDIT_CHECKPOINT_DIR`` overrides)."""
-    override = os.environ.get("GENAUDIT_CHECKPOINT_DIR")
-    if override:
-        return override
-    import reference_models
-
-    return os.path.join(os.path.dirname(os.path.abspath(reference_models.__file__)), "checkpoints")
 
 
 def _manifest(directory: str | None = None) -> dict[str, ModelInfo]:
