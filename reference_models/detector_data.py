@@ -168,7 +168,7 @@ def augment(images: Sequence[np.ndarray], seed: int, p: float = 0.5) -> list[np.
     return [perturb(im, "random", rng) if rng.random() < p else im for im in images]
 
 
-TRAIN_COUNTS = {"gan-fmnist": 4000, "vae-fmnist": 4000, "ddpm-fmnist": 2000}
+TRAIN_COUNTS = {"gan-fmnist": 4000, "vae-fmnist": 4000, "ddpm-fmnist": 1000}
 EVAL_COUNTS = {"gan-fmnist": 2000, "vae-fmnist": 2000, "ddpm-fmnist": 1000}
 POOL_DESCRIPTION = {
     "real": ["Fashion-MNIST train: 6,000 images (random, seed 1)",

@@ -18,9 +18,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..io import LoadedImage
-from ..memorization.stats import wilson_interval
 from ..results import CheckResult
 from .base import Check, group_of
+from .rates import finding_rates
 
 
 @dataclass(frozen=True)
@@ -100,24 +100,8 @@ class DetectorCheck(Check):
 
     @classmethod
     def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:
-        groups: dict[str, list[int]] = {}
-        total = [0, 0]
-        p_sum = 0.0
-        for _, r in items:
-            if r.status not in ("ok", "finding"):
-                continue
-            hit = int(r.status == "finding")
-            g = groups.setdefault(str(r.data.get("generator") or "unknown"), [0, 0])
-            g[0] += hit
-            g[1] += 1
-            total[0] += hit
-            total[1] += 1
-            p_sum += float(r.data.get("p_generated") or 0.0)
-
-        def rate(k: int, n: int) -> dict[str, Any]:
-            lo, hi = wilson_interval(k, n)
-            return {"generated": k, "audited": n, "rate": k / n if n else None, "ci95": [lo, hi]}
-
-        return {"called_generated": rate(*total), "mean_p_generated": p_sum / total[1] if total[1] else None,
-                "by_group": {g: rate(*v) for g, v in sorted(groups.items())}}
-
+        overall, by_group = finding_rates(items, "generated")
+        ps = [float(r.data["p_generated"]) for _, r in items
+              if r.status in ("ok", "finding") and r.data.get("p_generated") is not None]
+        return {"called_generated": overall, "mean_p_generated": sum(ps) / len(ps) if ps else None,
+                "by_group": by_group}

@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 from ..errors import ConfigError
 from ..io import LoadedImage
 from ..memorization.search import NearCopySearch, SearchParams
-from ..memorization.stats import wilson_interval
 from ..results import CheckResult
 from .base import Check, group_of
+from .rates import finding_rates
 
 
 @dataclass(frozen=True)
@@ -139,27 +139,12 @@ class MemorizationCheck(Check):
 
     @classmethod
     def summarize(cls, items: Sequence[tuple[str | None, CheckResult]]) -> dict[str, Any]:
-        groups: dict[str, list[int]] = {}
-        total = [0, 0]
         unreadable: set[str] = set()
         affected = 0
         for _, r in items:
             lost = r.data.get("unreadable_training_items") or []
             unreadable.update(lost)
             affected += bool(lost)
-            if r.status not in ("ok", "finding"):
-                continue
-            hit = int(r.status == "finding")
-            g = groups.setdefault(str(r.data.get("generator") or "unknown"), [0, 0])
-            g[0] += hit
-            g[1] += 1
-            total[0] += hit
-            total[1] += 1
-
-        def rate(k: int, n: int) -> dict[str, Any]:
-            lo, hi = wilson_interval(k, n)
-            return {"memorized": k, "audited": n, "rate": k / n if n else None, "ci95": [lo, hi]}
-
-        return {"memorization_rate": rate(*total), "by_generator": {g: rate(*v) for g, v in sorted(groups.items())},
+        overall, by_generator = finding_rates(items, "memorized")
+        return {"memorization_rate": overall, "by_generator": by_generator,
                 "unreadable_training_items": len(unreadable), "images_with_unreadable_training_items": affected}
-
