@@ -81,27 +81,29 @@ def test_metrics_at_the_operating_point() -> None:
     assert m["auc"] == pytest.approx(14 / 16)  # pairs (generated above real): 3 + 3 + 4 + 4
 
 
-def _toy_model(seed: int = 0, n: int = 200, dim: int = 6) -> DetectorModel:
+def _toy_model(seed: int = 0, n: int = 200, dim: int = 6, probe: str = "logistic") -> DetectorModel:
     rng = np.random.default_rng(seed)
     real = rng.normal(size=(n, dim))
     fake = rng.normal(size=(n, dim)) + np.r_[1.5, np.zeros(dim - 1)]
-    opts = TrainOptions(blocks=("npr-1",), seed=seed)
+    opts = TrainOptions(blocks=("npr-1",), seed=seed, probe=probe, max_iter=20)
     return fit_detector(real.astype(np.float32), fake.astype(np.float32), opts).model
 
 
-def test_training_on_features_separates_and_validates_on_a_held_out_part() -> None:
+@pytest.mark.parametrize(("probe", "min_auc"), [("logistic", 0.9), ("trees", 0.85)])
+def test_training_on_features_separates_and_validates_on_a_held_out_part(probe: str, min_auc: float) -> None:
     result = fit_detector(*(np.random.default_rng(3).normal(size=(2, 300, 4)) + np.array([[[0]], [[1.2]]])
-                            ).astype(np.float32), TrainOptions(blocks=("npr-1",)))
+                            ).astype(np.float32), TrainOptions(blocks=("npr-1",), probe=probe))
     v = result.validation
     assert v["n_real"] == 60 and v["n_generated"] == 60  # 20% held out of each class
-    assert v["auc"] > 0.9  # four dimensions, each shifted by 1.2 sd
+    assert v["auc"] > min_auc  # four dimensions, each shifted by 1.2 sd: the best possible AUC is 0.955
     assert result.counts["real"] == {"train": 165, "calibration": 75, "validation": 60}
     with pytest.raises(ValueError, match="at least 8 real"):
         fit_detector(np.zeros((5, 4), np.float32), np.ones((50, 4), np.float32), TrainOptions(blocks=("npr-1",)))
 
 
-def test_model_file_round_trip_and_operating_point_change(tmp_path: Path) -> None:
-    model = _toy_model()
+@pytest.mark.parametrize("probe", ["logistic", "trees"])
+def test_model_file_round_trip_and_operating_point_change(tmp_path: Path, probe: str) -> None:
+    model = _toy_model(probe=probe)
     path = tmp_path / "m.gadet"
     model.save(path)
     back = DetectorModel.load(path)
@@ -129,8 +131,9 @@ def _with_header(header: dict, body: bytes) -> bytes:
     return struct.pack("<Q", len(raw)) + raw + body
 
 
-def test_every_broken_model_file_is_one_clear_error(tmp_path: Path) -> None:
-    good = _toy_model().to_bytes()
+@pytest.mark.parametrize("probe", ["logistic", "trees"])
+def test_every_broken_model_file_is_one_clear_error(tmp_path: Path, probe: str) -> None:
+    good = _toy_model(probe=probe).to_bytes()
     header, body = _header(good)
     wrong_version = json.loads(json.dumps(header))
     wrong_version["__metadata__"]["version"] = "99"
@@ -171,6 +174,36 @@ def test_model_whose_arrays_do_not_fit_is_refused() -> None:
     broken = replace(model, probe=replace(model.probe, coef=model.probe.coef[:3]))
     with pytest.raises(DetectorFileError, match="do not fit together"):
         DetectorModel.from_bytes(broken.to_bytes())
+    trees = _toy_model(probe="trees")
+    t = trees.probe
+    inner = int(np.flatnonzero(~t.is_leaf)[0])
+    for field, bad, needle in (("left", 10 ** 6, "point outside"), ("feature", 99, "point outside"),
+                               ("left", inner, "not trees")):  # a node that is its own child: a loop
+        arr = getattr(t, field).copy()
+        arr[inner] = bad
+        with pytest.raises(DetectorFileError, match=needle):
+            DetectorModel.from_bytes(replace(trees, probe=replace(t, **{field: arr})).to_bytes())
+
+
+def test_tree_probe_scores_as_the_fitted_scikit_learn_model_does() -> None:
+    """The trees copied out into arrays give exactly the boosted model's decision function."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from genaudit.detector.probe import fit_tree_probe
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 12))
+    y = ((x[:, 0] + x[:, 7] ** 2 + 0.5 * rng.normal(size=500)) > 1).astype(int)
+    x[rng.random(x.shape) < 0.02] = np.nan  # missing values take the learned side
+    x[:, 4:] = np.nan_to_num(x[:, 4:])  # (the embedding part, projected, must be finite)
+    probe = fit_tree_probe(x, y, keep=4, n_components=5, max_iter=40, seed=3)
+    z = probe.transform(x)
+    assert z.shape == (500, 9)
+    ref = HistGradientBoostingClassifier(max_iter=40, learning_rate=0.1, class_weight="balanced",
+                                         early_stopping=False, random_state=3).fit(z, y)
+    x_new = rng.normal(size=(200, 12))
+    x_new[:50, :4] = np.nan
+    assert np.allclose(probe.score(x_new), ref.decision_function(probe.transform(x_new)), atol=1e-9)
 
 
 def test_residual_features_size_policy_and_modes() -> None:

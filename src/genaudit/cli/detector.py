@@ -82,11 +82,13 @@ def detector_group() -> None:
 @click.option("--target-fpr", type=float, default=0.01, show_default=True,
               help="False-positive rate on real images the operating point is chosen for.")
 @click.option("--calibration", type=click.Choice(["isotonic", "platt"]), default="isotonic", show_default=True)
+@click.option("--probe", type=click.Choice(["trees", "logistic"]), default="trees", show_default=True,
+              help="Gradient-boosted trees, or a linear (logistic) probe.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/calibration/validation split.")
 @click.option("--force", is_flag=True, help="Overwrite an existing detector file and card.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on the terminal.")
 def detector_train(real: tuple[str, ...], fake: tuple[str, ...], out: str, target_fpr: float, calibration: str,
-                   seed: int, force: bool, quiet: bool) -> int:
+                   probe: str, seed: int, force: bool, quiet: bool) -> int:
     """Train a detector on folders of real and generated images; print its validation metrics
     (measured on a held-out part) and write the model and its card. Files that cannot be used are
     listed on stderr; exit 1 when there were any, 0 otherwise."""
@@ -99,7 +101,8 @@ def detector_train(real: tuple[str, ...], fake: tuple[str, ...], out: str, targe
     card = _card_path(out)
     refuse_existing([out, card], force)
     try:
-        opts = TrainOptions(target_fpr=float(_target_fpr(target_fpr) or 0.01), calibration=calibration, seed=seed)
+        opts = TrainOptions(target_fpr=float(_target_fpr(target_fpr) or 0.01), calibration=calibration, probe=probe,
+                            seed=seed)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     sets = {}

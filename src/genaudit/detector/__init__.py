@@ -94,8 +94,8 @@ class Detector:
             raise DetectorFileError(str(exc)) from None
         self.extractor = FeatureExtractor(self.model.features, embedder=embedder, batch_size=batch_size,
                                           device=device)
-        if self.extractor.dim != len(self.model.probe.coef):
-            raise DetectorFileError(f"detector has {len(self.model.probe.coef)} weights for features of"
+        if self.extractor.dim != self.model.probe.input_dim:
+            raise DetectorFileError(f"detector's probe takes {self.model.probe.input_dim} values, its features are"
                                     f" {self.extractor.dim} values")
         if self.model.embedder_sha256 and self.extractor.embedder_sha256 != self.model.embedder_sha256:
             raise DetectorFileError(f"detector was trained on embedding weights {self.model.embedder_sha256[:12]}…,"

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import GenauditError
-from .probe import CALIBRATIONS, Calibration, Probe, threshold_for_fpr
+from .probe import CALIBRATIONS, Calibration, Probe, TreeProbe, threshold_for_fpr
+
+PROBE_TYPES: dict[str, type[Probe] | type[TreeProbe]] = {"logistic": Probe, "trees": TreeProbe}
 
 FORMAT = "genaudit-detector"
 FORMAT_VERSION = 1
@@ -34,7 +36,7 @@ class DetectorFileError(GenauditError):
 class DetectorModel:
     """Everything a trained detector is: probe, calibration, operating point, provenance."""
 
-    probe: Probe
+    probe: Probe | TreeProbe
     calibration: Calibration
     real_scores: np.ndarray
     """Probe scores of the calibration split's real images, sorted (the operating point's data)."""
@@ -79,7 +81,7 @@ class DetectorModel:
     def info(self) -> dict[str, Any]:
         """What a report records about the model (JSON-serialisable)."""
         return {"format": FORMAT, "version": FORMAT_VERSION, "sha256": self.sha256, "features": list(self.features),
-                "calibration": self.calibration.method, "target_fpr": self.target_fpr,
+                "probe": self.probe.kind, "calibration": self.calibration.method, "target_fpr": self.target_fpr,
                 "threshold": self.threshold, "calibration_real_images": len(self.real_scores),
                 "embedder_sha256": self.embedder_sha256}
 
@@ -87,12 +89,12 @@ class DetectorModel:
     def to_bytes(self) -> bytes:
         from safetensors.numpy import save
 
-        tensors = {"mean": self.probe.mean, "scale": self.probe.scale, "coef": self.probe.coef,
-                   "intercept": np.array([self.probe.intercept], np.float64),
+        tensors = {**{f"probe.{k}": v for k, v in self.probe.arrays().items()},
                    "calibration_x": np.asarray(self.calibration.x, np.float64),
                    "calibration_y": np.asarray(self.calibration.y, np.float64),
                    "real_scores": np.sort(np.asarray(self.real_scores, np.float64))}
         header = {"format": FORMAT, "version": str(FORMAT_VERSION), "features": json.dumps(list(self.features)),
+                  "probe": self.probe.kind,
                   "calibration": self.calibration.method, "target_fpr": repr(self.target_fpr),
                   "embedder_sha256": self.embedder_sha256, "meta": json.dumps(dict(self.meta), sort_keys=True)}
         return bytes(save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header))
@@ -131,8 +133,10 @@ class DetectorModel:
             from safetensors.numpy import load
 
             t = load(data)
-            probe = Probe(np.asarray(t["mean"], np.float32), np.asarray(t["scale"], np.float32),
-                          np.asarray(t["coef"], np.float32), float(t["intercept"][0]))
+            kind = meta.get("probe", "")
+            if kind not in PROBE_TYPES:
+                raise bad(f"unknown probe {kind!r}")
+            probe = PROBE_TYPES[kind].from_arrays({k[6:]: v for k, v in t.items() if k.startswith("probe.")})
             method = meta["calibration"]
             if method not in CALIBRATIONS:
                 raise bad(f"unknown calibration {method!r}")
@@ -144,13 +148,12 @@ class DetectorModel:
                         sha256=hashlib.sha256(data).hexdigest())
         except DetectorFileError:
             raise
+        except ValueError as exc:
+            raise bad(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - any malformed content is the same one-line error
             raise bad(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'malformed'}") from None
-        d = len(probe.mean)
-        if not (len(probe.scale) == len(probe.coef) == d) or len(model.real_scores) == 0:
-            raise bad("its arrays do not fit together")
-        if not (np.isfinite(probe.coef).all() and np.isfinite(probe.mean).all() and (probe.scale > 0).all()):
-            raise bad("its weights are not finite")
+        if len(model.real_scores) == 0 or not np.isfinite(model.real_scores).all():
+            raise bad("it holds no usable calibration scores")
         return model
 
     @classmethod

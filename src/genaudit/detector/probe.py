@@ -6,23 +6,45 @@ All functions take and return numpy arrays; nothing here reads files or images.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+
+PROBES = ("trees", "logistic")
 
 
 @dataclass(frozen=True, eq=False)
 class Probe:
-    """Standardise, then a logistic-regression score ``s = ((x − mean) / scale) · coef + intercept``."""
+    """Linear probe: standardise, then ``s = ((x − mean) / scale) · coef + intercept`` (a logit)."""
 
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
+    kind: ClassVar[str] = "logistic"
+
+    @property
+    def input_dim(self) -> int:
+        return len(self.mean)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         return (((x - self.mean) / self.scale) @ self.coef + self.intercept).astype(np.float64)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "scale": self.scale, "coef": self.coef,
+                "intercept": np.array([self.intercept], np.float64)}
+
+    @classmethod
+    def from_arrays(cls, t: Mapping[str, np.ndarray]) -> Probe:
+        probe = cls(np.asarray(t["mean"], np.float32), np.asarray(t["scale"], np.float32),
+                    np.asarray(t["coef"], np.float32), float(t["intercept"][0]))
+        if not (len(probe.scale) == len(probe.coef) == len(probe.mean)):
+            raise ValueError("its arrays do not fit together")
+        if not (np.isfinite(probe.coef).all() and np.isfinite(probe.mean).all() and (probe.scale > 0).all()):
+            raise ValueError("its weights are not finite")
+        return probe
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, *, c: float = 0.05, seed: int = 0) -> Probe:
@@ -37,6 +59,143 @@ def fit_probe(x: np.ndarray, y: np.ndarray, *, c: float = 0.05, seed: int = 0) -
     clf.fit((x - mean) / scale, y)
     return Probe(mean.astype(np.float32), scale.astype(np.float32), clf.coef_[0].astype(np.float32),
                  float(clf.intercept_[0]))
+
+
+@dataclass(frozen=True, eq=False)
+class TreeProbe:
+    """Gradient-boosted trees on ``[x[:, :keep], PCA(standardised x[:, keep:])]``.
+
+    The first ``keep`` columns (the low-level residual block) are used as they are; the rest (the
+    embedding) is standardised and projected on its ``components``. The score is the boosted sum
+    of the trees' leaf values plus ``baseline`` (a logit). The trees are plain arrays — node
+    ``i`` tests ``z[feature[i]] <= threshold[i]`` (missing values go where ``missing_left[i]``
+    says) and goes to ``left[i]`` or ``right[i]`` until a leaf — so a model file holds no code.
+    """
+
+    keep: int
+    emb_mean: np.ndarray
+    emb_scale: np.ndarray
+    components: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    is_leaf: np.ndarray
+    value: np.ndarray
+    missing_left: np.ndarray
+    roots: np.ndarray
+    baseline: float
+    kind: ClassVar[str] = "trees"
+
+    @property
+    def input_dim(self) -> int:
+        return self.keep + len(self.emb_mean)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return _project(x, self.keep, self.emb_mean, self.emb_scale, self.components)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        z = self.transform(x)
+        n = len(z)
+        node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()  # (images, trees)
+        rows = np.arange(n)[:, None]
+        for _ in range(64):  # deeper than any tree the trainer grows
+            inner = ~self.is_leaf[node]
+            if not inner.any():
+                break
+            v = z[rows, self.feature[node]]
+            go_left = np.where(np.isnan(v), self.missing_left[node], v <= self.threshold[node])
+            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
+        return self.baseline + self.value[node].sum(axis=1)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"keep": np.array([self.keep], np.int64), "emb_mean": self.emb_mean, "emb_scale": self.emb_scale,
+                "components": self.components, "feature": self.feature, "threshold": self.threshold,
+                "left": self.left, "right": self.right, "is_leaf": self.is_leaf.astype(np.uint8),
+                "value": self.value, "missing_left": self.missing_left.astype(np.uint8), "roots": self.roots,
+                "baseline": np.array([self.baseline], np.float64)}
+
+    @classmethod
+    def from_arrays(cls, t: Mapping[str, np.ndarray]) -> TreeProbe:
+        probe = cls(int(t["keep"][0]), np.asarray(t["emb_mean"], np.float64), np.asarray(t["emb_scale"], np.float64),
+                    np.asarray(t["components"], np.float64), np.asarray(t["feature"], np.int64),
+                    np.asarray(t["threshold"], np.float64), np.asarray(t["left"], np.int64),
+                    np.asarray(t["right"], np.int64), np.asarray(t["is_leaf"]).astype(bool),
+                    np.asarray(t["value"], np.float64), np.asarray(t["missing_left"]).astype(bool),
+                    np.asarray(t["roots"], np.int64), float(t["baseline"][0]))
+        nodes = len(probe.feature)
+        width = probe.keep + len(probe.components)
+        same = {len(a) for a in (probe.threshold, probe.left, probe.right, probe.is_leaf, probe.value,
+                                 probe.missing_left)}
+        if same != {nodes} or len(probe.emb_mean) != len(probe.emb_scale) or (
+                len(probe.components) and probe.components.shape[1] != len(probe.emb_mean)):
+            raise ValueError("its arrays do not fit together")
+        inner = ~probe.is_leaf
+        if (len(probe.roots) == 0 or probe.roots.min() < 0 or probe.roots.max() >= nodes
+                or (inner & ((probe.left < 0) | (probe.left >= nodes) | (probe.right < 0) | (probe.right >= nodes)
+                             | (probe.feature < 0) | (probe.feature >= width))).any()):
+            raise ValueError("its trees point outside themselves")
+        if (inner & ((probe.left <= np.arange(nodes)) | (probe.right <= np.arange(nodes)))).any():
+            raise ValueError("its trees are not trees (a child before its parent)")
+        if not (np.isfinite(probe.value).all() and (probe.emb_scale > 0).all()):
+            raise ValueError("its weights are not finite")
+        return probe
+
+
+def _project(x: np.ndarray, keep: int, mean: np.ndarray, scale: np.ndarray, components: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    if not len(mean):
+        return x[:, :keep]
+    return np.concatenate([x[:, :keep], ((x[:, keep:] - mean) / scale) @ components.T], axis=1)
+
+
+def fit_tree_probe(x: np.ndarray, y: np.ndarray, *, keep: int, n_components: int = 64, max_iter: int = 300,
+                   learning_rate: float = 0.1, seed: int = 0) -> TreeProbe:
+    """Fit :class:`TreeProbe`: PCA of the standardised columns after ``keep`` (at most
+    ``n_components``), then scikit-learn's histogram gradient boosting, classes weighted equally;
+    the fitted trees are copied out into arrays."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x = np.asarray(x, np.float64)
+    emb = x[:, keep:]
+    if emb.shape[1]:
+        mean = emb.mean(axis=0)
+        scale = emb.std(axis=0)
+        scale = np.where(scale > 1e-8, scale, 1.0)
+        k = min(n_components, emb.shape[1], len(emb) - 1)
+        _, _, vt = np.linalg.svd((emb - mean) / scale, full_matrices=False)
+        components = vt[:k]
+    else:
+        mean = scale = np.zeros(0)
+        components = np.zeros((0, 0))
+    z = _project(x, keep, mean, scale, components)
+    clf = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate, class_weight="balanced",
+                                         early_stopping=False, random_state=seed)
+    clf.fit(z, y)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "left", "right", "is_leaf",
+                                                           "value", "missing_left")}
+    roots, offset = [], 0
+    for (tree,) in clf._predictors:  # one tree per boosting iteration (binary)
+        nodes = tree.nodes
+        if nodes["is_categorical"].any():  # pragma: no cover - no categorical features are declared
+            raise RuntimeError("categorical splits are not supported")
+        roots.append(offset)
+        parts["feature"].append(nodes["feature_idx"].astype(np.int64))
+        parts["threshold"].append(nodes["num_threshold"].astype(np.float64))
+        parts["left"].append(nodes["left"].astype(np.int64) + offset)
+        parts["right"].append(nodes["right"].astype(np.int64) + offset)
+        parts["is_leaf"].append(nodes["is_leaf"].astype(bool))
+        parts["value"].append(nodes["value"].astype(np.float64))
+        parts["missing_left"].append(nodes["missing_go_to_left"].astype(bool))
+        offset += len(nodes)
+    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    # leaves point nowhere: make their children themselves, so arrays stay in range
+    idx = np.arange(offset)
+    arrays["left"] = np.where(arrays["is_leaf"], idx, arrays["left"])
+    arrays["right"] = np.where(arrays["is_leaf"], idx, arrays["right"])
+    return TreeProbe(keep, mean, scale, components, arrays["feature"], arrays["threshold"], arrays["left"],
+                     arrays["right"], arrays["is_leaf"], arrays["value"], arrays["missing_left"],
+                     np.asarray(roots, np.int64), float(np.ravel(clf._baseline_prediction)[0]))
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,8 +17,10 @@ import numpy as np
 
 from .._version import __version__
 from .extract import DEFAULT_BLOCKS, FeatureExtractor
+from .features import DIM as RESIDUAL_DIM
+from .features import VERSION as RESIDUAL_BLOCK
 from .model import DetectorModel
-from .probe import fit_calibration, fit_probe, metrics, threshold_for_fpr
+from .probe import PROBES, Probe, TreeProbe, fit_calibration, fit_probe, fit_tree_probe, metrics, threshold_for_fpr
 
 MIN_PER_CLASS = 8
 
@@ -29,8 +31,15 @@ class TrainOptions:
 
     target_fpr: float = 0.01
     calibration: str = "isotonic"
+    probe: str = "trees"
+    """``trees`` (gradient-boosted trees on the residual block and a PCA of the embedding) or
+    ``logistic`` (a linear probe on all features, UnivFD-style)."""
     c: float = 0.05
     """Inverse L2 strength of the logistic probe."""
+    n_components: int = 64
+    """PCA components of the embedding block the trees see."""
+    max_iter: int = 300
+    """Boosting iterations (trees)."""
     blocks: tuple[str, ...] = DEFAULT_BLOCKS
     cal_fraction: float = 0.25
     val_fraction: float = 0.2
@@ -44,6 +53,10 @@ class TrainOptions:
             raise ValueError("cal_fraction and val_fraction must leave at least 10% for training")
         if self.c <= 0:
             raise ValueError(f"c must be positive, got {self.c}")
+        if self.probe not in PROBES:
+            raise ValueError(f"unknown probe {self.probe!r}; choose from {', '.join(PROBES)}")
+        if self.n_components < 1 or self.max_iter < 1:
+            raise ValueError("n_components and max_iter must be at least 1")
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +87,13 @@ def fit_detector(x_real: np.ndarray, x_fake: np.ndarray, opts: TrainOptions = Tr
     f_tr, f_cal, f_val = split_indices(len(x_fake), opts, rng)
     x_tr = np.concatenate([x_real[r_tr], x_fake[f_tr]])
     y_tr = np.r_[np.zeros(len(r_tr), int), np.ones(len(f_tr), int)]
-    probe = fit_probe(x_tr, y_tr, c=opts.c, seed=opts.seed)
+    probe: Probe | TreeProbe
+    if opts.probe == "logistic":
+        probe = fit_probe(x_tr, y_tr, c=opts.c, seed=opts.seed)
+    else:  # the residual block (first, when present) as it is; the rest through PCA
+        keep = RESIDUAL_DIM if opts.blocks[0] == RESIDUAL_BLOCK else 0
+        probe = fit_tree_probe(x_tr, y_tr, keep=keep, n_components=opts.n_components, max_iter=opts.max_iter,
+                               seed=opts.seed)
     s_cal_real, s_cal_fake = probe.score(x_real[r_cal]), probe.score(x_fake[f_cal])
     calibration = fit_calibration(np.r_[s_cal_real, s_cal_fake],
                                   np.r_[np.zeros(len(r_cal), int), np.ones(len(f_cal), int)], opts.calibration)
@@ -174,7 +193,10 @@ def model_card(result: TrainResult, model_path: str, sources: Mapping[str, Seque
         for src in (sources or {}).get(cls, []):
             lines.append(f"  - `{src}`")
     opts = m.meta.get("options", {})
-    lines += ["", f"- seed {opts.get('seed')}, probe C {opts.get('c')}, genaudit {m.meta.get('genaudit')}", "",
+    probe = (f"gradient-boosted trees ({opts.get('max_iter')} iterations) on the residual block and"
+             f" {opts.get('n_components')} PCA components of the embedding" if m.probe.kind == "trees"
+             else f"logistic regression (C {opts.get('c')})")
+    lines += ["", f"- probe: {probe}; seed {opts.get('seed')}; genaudit {m.meta.get('genaudit')}", "",
               "## Validation (held out from training and calibration)", "",
               "| metric | value |", "|---|---|"]
     for key in ("auc", "ap", "tpr_at_0.01_fpr", "ece", "accuracy", "tpr", "fpr", "n_real", "n_generated"):
