@@ -164,3 +164,23 @@ def test_shipped_detector_separates_held_out_generator_seeds() -> None:
     verdicts = [x.verdict for x in det.predict(real)]
     assert verdicts.count("generated") <= 6  # target 1%: 6 of 60 would be ten times that
     assert det.model.sha256 and det.info()["target_fpr"] == 0.01
+
+
+def test_altered_shipped_detector_is_refused_naming_the_expected_hash(tmp_path: Path, run_cli: CliRunner,
+                                                                     folders: dict[str, Path]) -> None:
+    import shutil
+
+    from genaudit.checkpoints import checkpoint_dir
+    from genaudit.detector import DEFAULT_MODEL, DetectorFileError, load_model
+
+    src = Path(checkpoint_dir())
+    shutil.copy(src / "manifest.json", tmp_path / "manifest.json")
+    data = bytearray((src / f"{DEFAULT_MODEL}.gadet").read_bytes())
+    data[-1] ^= 0x01  # one bit of a calibration score
+    (tmp_path / f"{DEFAULT_MODEL}.gadet").write_bytes(bytes(data))
+    expected = json.loads((src / "manifest.json").read_text())["detectors"][DEFAULT_MODEL]["sha256"]
+    r = run_cli("detect", str(folders["mixed"] / "a_real.png"), env={"GENAUDIT_CHECKPOINT_DIR": str(tmp_path)})
+    assert r.returncode == 2 and r.stdout == "" and expected in r.stderr and "altered" in r.stderr
+    assert load_model().sha256 == expected  # the shipped file itself is intact
+    with pytest.raises(DetectorFileError):
+        DetectorModel.load(tmp_path / f"{DEFAULT_MODEL}.gadet", expected_sha256=expected)

@@ -28,13 +28,32 @@ def test_operating_point_keeps_the_real_false_positive_rate_at_or_below_target(t
     rng = np.random.default_rng(1)
     for n in (50, 999, 3000):
         real = np.round(rng.normal(size=n), 2)  # rounded: many ties
-        t = threshold_for_fpr(real, target)
-        fpr = float((real >= t).mean())
-        assert fpr <= target + 1e-12
-        # and it is the tightest such threshold: every lower score present would exceed the target
+        for confidence in (None, 0.9):
+            t = threshold_for_fpr(real, target, confidence)
+            fpr = float((real >= t).mean())
+            assert fpr <= target + 1e-12
+        # the plain quantile is the tightest such threshold: every lower score present would exceed the target
+        t = threshold_for_fpr(real, target, None)
         below = real[real < t]
         if below.size and target * n >= 1:
             assert float((real >= below.max()).mean()) > target
+
+
+def test_conservative_operating_point_keeps_the_true_rate_under_target_nine_times_in_ten() -> None:
+    """Calibration scores drawn from a known distribution: the true FPR of the chosen threshold
+    (normal tail) is at most the target in ~90% of draws with ``confidence=0.9``, in about half
+    with the plain empirical quantile."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(7)
+    under = {None: 0, 0.9: 0}
+    trials = 300
+    for _ in range(trials):
+        real = rng.normal(size=1500)
+        for confidence in under:
+            under[confidence] += norm.sf(threshold_for_fpr(real, 0.01, confidence)) <= 0.01
+    assert under[0.9] / trials >= 0.85
+    assert 0.3 <= under[None] / trials <= 0.7
 
 
 def test_operating_point_with_too_few_real_images_calls_nothing_generated() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GenauditError
-from .probe import CALIBRATIONS, Calibration, Probe, TreeProbe, threshold_for_fpr
+from .probe import CALIBRATIONS, CONFIDENCE, Calibration, Probe, TreeProbe, threshold_for_fpr
 
 PROBE_TYPES: dict[str, type[Probe] | type[TreeProbe]] = {"logistic": Probe, "trees": TreeProbe}
 
@@ -49,15 +49,20 @@ class DetectorModel:
     """The training record: data counts and sources, seeds, options, validation metrics."""
     sha256: str = ""
     """sha256 of the file this model was loaded from ("" for a model not loaded from a file)."""
+    confidence: float = CONFIDENCE
+    """How sure the operating point is to keep the real-image FPR at or below the target
+    (:func:`~.probe.allowed_false_positives`)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.target_fpr < 1:
             raise ValueError(f"target_fpr must be between 0 and 1, got {self.target_fpr}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be between 0 and 1, got {self.confidence}")
 
     @property
     def threshold_score(self) -> float:
         """The probe score at and above which the verdict is "generated"."""
-        return threshold_for_fpr(self.real_scores, self.target_fpr)
+        return threshold_for_fpr(self.real_scores, self.target_fpr, self.confidence)
 
     @property
     def threshold(self) -> float:
@@ -82,7 +87,8 @@ class DetectorModel:
         """What a report records about the model (JSON-serialisable)."""
         return {"format": FORMAT, "version": FORMAT_VERSION, "sha256": self.sha256, "features": list(self.features),
                 "probe": self.probe.kind, "calibration": self.calibration.method, "target_fpr": self.target_fpr,
-                "threshold": self.threshold, "calibration_real_images": len(self.real_scores),
+                "threshold": self.threshold, "confidence": self.confidence,
+                "calibration_real_images": len(self.real_scores),
                 "embedder_sha256": self.embedder_sha256}
 
     # -- file format ---------------------------------------------------------------------------
@@ -96,6 +102,7 @@ class DetectorModel:
         header = {"format": FORMAT, "version": str(FORMAT_VERSION), "features": json.dumps(list(self.features)),
                   "probe": self.probe.kind,
                   "calibration": self.calibration.method, "target_fpr": repr(self.target_fpr),
+                  "confidence": repr(self.confidence),
                   "embedder_sha256": self.embedder_sha256, "meta": json.dumps(dict(self.meta), sort_keys=True)}
         return bytes(save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header))
 
@@ -144,6 +151,7 @@ class DetectorModel:
             features = tuple(json.loads(meta["features"]))
             model = cls(probe=probe, calibration=calibration, real_scores=np.asarray(t["real_scores"], np.float64),
                         target_fpr=float(meta["target_fpr"]), features=features,
+                        confidence=float(meta.get("confidence", CONFIDENCE)),
                         embedder_sha256=meta.get("embedder_sha256", ""), meta=json.loads(meta.get("meta", "{}")),
                         sha256=hashlib.sha256(data).hexdigest())
         except DetectorFileError:

@@ -248,19 +248,46 @@ def fit_calibration(scores: np.ndarray, y: np.ndarray, method: str = "isotonic")
     return Calibration("isotonic", px[order], np.maximum.accumulate(py[order]))
 
 
-def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float) -> float:
-    """The smallest score threshold ``t`` at which at most ``target_fpr`` of ``real_scores`` reach
-    ``t`` (verdict "generated" when ``score ≥ t``).
+CONFIDENCE = 0.9
+"""How sure the operating point is to keep the false-positive rate at or below its target."""
 
-    >>> threshold_for_fpr(np.arange(100.0), 0.05)
+
+def allowed_false_positives(n: int, target_fpr: float, confidence: float = CONFIDENCE) -> int:
+    """How many of ``n`` calibration real images may reach the threshold so that the true rate
+    stays at or below ``target_fpr`` with probability ``confidence``: the largest ``k`` with
+    P(Binomial(n, target_fpr) ≤ k) ≤ 1 − confidence. An empirical quantile (``k = n·target``) is
+    as often above the target as below; this is the conservative side of it.
+
+    >>> allowed_false_positives(2000, 0.01), allowed_false_positives(100, 0.01)
+    (13, 0)
+    """
+    from scipy.stats import binom
+
+    k = int(binom.ppf(1 - confidence, n, target_fpr))
+    while k > 0 and binom.cdf(k, n, target_fpr) > 1 - confidence:
+        k -= 1
+    return max(k, 0)
+
+
+def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float, confidence: float | None = CONFIDENCE) -> float:
+    """The smallest score threshold ``t`` (verdict "generated" when ``score ≥ t``) at which at most
+    :func:`allowed_false_positives` of ``real_scores`` reach ``t`` (``confidence=None``: at most
+    ``target_fpr`` of them, the plain empirical quantile).
+
+    >>> threshold_for_fpr(np.arange(100.0), 0.05, confidence=None)
     95.0
+    >>> threshold_for_fpr(np.arange(100.0), 0.05)  # P(Bin(100, 0.05) <= 1) = 0.04: 1 allowed
+    99.0
     """
     if not 0 < target_fpr < 1:
         raise ValueError(f"target_fpr must be between 0 and 1, got {target_fpr}")
     s = np.sort(np.asarray(real_scores, np.float64))
     if s.size == 0:
         raise ValueError("no real scores to set a threshold on")
-    allowed = int(np.floor(target_fpr * s.size + 1e-9))  # real images allowed at or above t
+    if confidence is None:
+        allowed = int(np.floor(target_fpr * s.size + 1e-9))  # real images allowed at or above t
+    else:
+        allowed = allowed_false_positives(s.size, target_fpr, confidence)
     if allowed == 0:
         return float(np.nextafter(s[-1], np.inf))
     t = s[s.size - allowed]

@@ -20,7 +20,7 @@ from .extract import DEFAULT_BLOCKS, FeatureExtractor
 from .features import DIM as RESIDUAL_DIM
 from .features import VERSION as RESIDUAL_BLOCK
 from .model import DetectorModel
-from .probe import PROBES, Probe, TreeProbe, fit_calibration, fit_probe, fit_tree_probe, metrics, threshold_for_fpr
+from .probe import PROBES, Probe, TreeProbe, fit_calibration, fit_probe, fit_tree_probe, metrics
 
 MIN_PER_CLASS = 8
 
@@ -108,8 +108,7 @@ def fit_detector(x_real: np.ndarray, x_fake: np.ndarray, opts: TrainOptions = Tr
     if len(r_val) and len(f_val):
         s_val = np.r_[probe.score(x_real[r_val]), probe.score(x_fake[f_val])]
         y_val = np.r_[np.zeros(len(r_val), int), np.ones(len(f_val), int)]
-        validation = metrics(calibration(s_val), y_val, s_val, threshold_for_fpr(s_cal_real, opts.target_fpr),
-                             at_fpr=0.01)
+        validation = metrics(calibration(s_val), y_val, s_val, model.threshold_score, at_fpr=0.01)
         model = DetectorModel(**{**model.__dict__, "meta": {**record, "validation": validation}})
     return TrainResult(model, validation, counts)
 
