@@ -176,7 +176,8 @@ def model_card(result: TrainResult, model_path: str, sources: Mapping[str, Seque
         return "n/a" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
 
     lines = [f"# Detector model card: `{os.path.basename(model_path)}`", "",
-             "A genaudit real-vs-fake detector: a logistic probe on image features, calibrated into"
+             "A genaudit real-vs-fake detector: a probe (gradient-boosted trees or logistic regression) on image"
+             " features, calibrated into"
              " p(generated), with an operating point chosen for a target false-positive rate on real images.", "",
              "## File", "", f"- sha256: `{m.sha256 or '(see the file)'}`",
              f"- features: {', '.join(f'`{b}`' for b in m.features)}",
