@@ -108,19 +108,23 @@ def select(x: np.ndarray, method: str) -> np.ndarray:
 
 
 def train(pool: dict[str, np.ndarray], gens: tuple[str, ...], method: str, seed: int,
-          extra: np.ndarray | None = None) -> tuple[Any, str]:
+          extra: np.ndarray | None = None, settings: list[TrainOptions] | None = None) -> tuple[Any, str]:
     """The best model of ``method``'s settings on the validation part of the pool (real + ``gens``
     + ``extra`` fakes), and its setting."""
     x_real = select(pool["real"], method)
     x_fake = np.concatenate([select(pool[g], method) for g in gens] + ([select(extra, method)] if extra is not None
                                                                         and len(extra) else []))
     best = None
-    for opts in SETTINGS[method]:
+    for opts in settings or SETTINGS[method]:
         r = fit_detector(x_real, x_fake, replace(opts, seed=seed))
         if best is None or (r.validation["auc"] or 0) > (best[0].validation["auc"] or 0):
-            best = (r, opts.probe if opts.probe == "trees" else f"logistic C={opts.c:g}")
+            best = (r, opts)
     assert best is not None
     return best[0].model, best[1]
+
+
+def describe(opts: TrainOptions) -> str:
+    return "trees" if opts.probe == "trees" else f"logistic C={opts.c:g}"
 
 
 def evaluate(model: Any, real: np.ndarray, fake: np.ndarray) -> dict[str, Any]:
@@ -163,10 +167,11 @@ def main() -> None:
         return np.concatenate([part("real-fmnist"), part("real-photo")]), np.concatenate([part(g) for g in gens])
 
     print("## (a) in-distribution (all three generators in training; held-out test images and seeds)\n")
-    models = {}
+    models, chosen = {}, {}
     rows, doc["in_distribution"] = [], {}
     for m in methods:
-        models[m], c = train(data[m]["pool"], GENERATORS, m, args.seed)
+        models[m], chosen[m] = train(data[m]["pool"], GENERATORS, m, args.seed)
+        c = describe(chosen[m])
         res = evaluate(models[m], *test_sets(m, "none", GENERATORS))
         doc["in_distribution"][m] = {**res, "setting": c}
         rows.append(row(m, res))
@@ -181,7 +186,8 @@ def main() -> None:
         rest = tuple(x for x in GENERATORS if x != g)
         doc["leave_one_out"][g] = {}
         for m in methods:
-            model, c = train(data[m]["pool"], rest, m, args.seed)
+            model, opts = train(data[m]["pool"], rest, m, args.seed)
+            c = describe(opts)
             res = evaluate(model, *test_sets(m, "none", (g,)))
             doc["leave_one_out"][g][m] = {**res, "setting": c}
             rows.append(row(f"{m} without {g}", res))
@@ -197,7 +203,8 @@ def main() -> None:
             rows.append(row(f"{m} {pert}", res))
     print_table(HEAD, rows)
 
-    print("\n## (d) learning curve: retraining with n samples of a generator left out before\n")
+    print("\n## (d) learning curve: retraining with n samples of a generator left out before"
+          " (each method at its setting chosen in (a))\n")
     rows, doc["learning_curve"] = [], {}
     for g in GENERATORS:
         rest = tuple(x for x in GENERATORS if x != g)
@@ -206,7 +213,10 @@ def main() -> None:
             for n in LEARNING_CURVE:
                 rng = np.random.default_rng(args.seed + n)
                 pick = rng.choice(len(data[m]["pool"][g]), size=n, replace=False) if n else np.zeros(0, int)
-                model, c = train(data[m]["pool"], rest, m, args.seed, extra=data[m]["pool"][g][pick])
+                # the setting chosen in (a): one fit per point
+                model, opts = train(data[m]["pool"], rest, m, args.seed, extra=data[m]["pool"][g][pick],
+                                    settings=[chosen[m]])
+                c = describe(opts)
                 res = evaluate(model, *test_sets(m, "none", (g,)))
                 doc["learning_curve"][g][f"{m}:{n}"] = {**res, "setting": c}
                 rows.append(row(f"{m} {g} +{n}", res))
