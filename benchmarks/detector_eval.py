@@ -41,12 +41,11 @@ from benchmarks._common import environment, print_table, write_json
 from reference_models.detector_data import (
     GENERATORS,
     PERTURBATIONS,
-    TRAIN_COUNTS,
     cached_features,
     evaluation_part,
     perturb,
-    training_part,
 )
+from reference_models.train_detector import pool_features
 
 from genaudit.detector import TrainOptions, fit_detector
 from genaudit.detector.extract import FeatureExtractor
@@ -85,8 +84,7 @@ class PixelExtractor:
 
 def features(extractor: Any, seed: int) -> dict[str, Any]:
     """Training-pool and test features of every part, for one extractor (cached)."""
-    pool = {p: cached_features(f"train-{p}-seed{seed}", lambda p=p: training_part(p, seed), extractor)
-            for p in ("real", *TRAIN_COUNTS)}
+    pool = pool_features(extractor, seed)
     test: dict[str, dict[str, np.ndarray]] = {}
     for pert in PERTURBATIONS:
         test[pert] = {}

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import time
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +24,10 @@ from reference_models.detector_data import POOL_DESCRIPTION, TRAIN_COUNTS, cache
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def pool_features(extractor: FeatureExtractor, seed: int = 0,
+def pool_features(extractor: Any, seed: int = 0,
                   parts: tuple[str, ...] = ("real", *TRAIN_COUNTS)) -> dict[str, np.ndarray]:
-    """Features of each training part (cached)."""
+    """Features of each training part (cached) by ``extractor`` (a :class:`FeatureExtractor`, or
+    anything with its ``blocks``, ``embedder_sha256`` and call)."""
     return {p: cached_features(f"train-{p}-seed{seed}", lambda p=p: training_part(p, seed), extractor)
             for p in parts}
 

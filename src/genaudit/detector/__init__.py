@@ -100,8 +100,10 @@ class Detector:
         if self.model.embedder_sha256 and self.extractor.embedder_sha256 != self.model.embedder_sha256:
             raise DetectorFileError(f"detector was trained on embedding weights {self.model.embedder_sha256[:12]}…,"
                                     f" these are {self.extractor.embedder_sha256[:12]}…")
-        self._threshold_score = self.model.threshold_score
-        self.threshold = self.model.threshold
+    @property
+    def threshold(self) -> float:
+        """The operating point as p(generated) (the model's, at this detector's target FPR)."""
+        return self.model.threshold
 
     def info(self) -> dict[str, Any]:
         return self.model.info()
@@ -137,7 +139,7 @@ class Detector:
             s = self.model.probe.score(self.extractor(arrays))
             p = np.clip(self.model.calibration(s), 0.0, 1.0)
             for i, si, pi in zip(usable, s, p, strict=True):
-                verdict = "generated" if si >= self._threshold_score else "real"
+                verdict = "generated" if si >= self.model.threshold_score else "real"
                 out[i] = Prediction(float(pi), verdict, self.threshold, self.model.target_fpr, float(si))
         return [o for o in out if o is not None]
 

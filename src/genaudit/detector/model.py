@@ -14,6 +14,7 @@ import os
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -59,12 +60,12 @@ class DetectorModel:
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must be between 0 and 1, got {self.confidence}")
 
-    @property
+    @cached_property
     def threshold_score(self) -> float:
         """The probe score at and above which the verdict is "generated"."""
         return threshold_for_fpr(self.real_scores, self.target_fpr, self.confidence)
 
-    @property
+    @cached_property
     def threshold(self) -> float:
         """The operating point as a probability: p(generated) at :attr:`threshold_score`."""
         return float(self.calibration(np.array([self.threshold_score]))[0])

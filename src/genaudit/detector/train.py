@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -109,7 +109,7 @@ def fit_detector(x_real: np.ndarray, x_fake: np.ndarray, opts: TrainOptions = Tr
         s_val = np.r_[probe.score(x_real[r_val]), probe.score(x_fake[f_val])]
         y_val = np.r_[np.zeros(len(r_val), int), np.ones(len(f_val), int)]
         validation = metrics(calibration(s_val), y_val, s_val, model.threshold_score, at_fpr=0.01)
-        model = DetectorModel(**{**model.__dict__, "meta": {**record, "validation": validation}})
+        model = replace(model, meta={**record, "validation": validation})
     return TrainResult(model, validation, counts)
 
 
