@@ -17,3 +17,18 @@ def checkpoint_dir() -> str:
     import reference_models
 
     return os.path.join(os.path.dirname(os.path.abspath(reference_models.__file__)), "checkpoints")
+
+
+def expected_sha256(section: str, name: str, directory: str | None = None) -> str | None:
+    """The sha256 that ``manifest.json`` (beside the checkpoints) records for ``name`` in ``section``
+    (``detectors``, ``clip``, ...); ``None`` when there is no manifest or no entry."""
+    import json
+
+    path = os.path.join(directory or checkpoint_dir(), "manifest.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            entry = (json.load(fh).get(section) or {}).get(name) or {}
+    except (OSError, ValueError):
+        return None
+    sha = entry.get("sha256")
+    return sha if isinstance(sha, str) else None

@@ -62,6 +62,9 @@ _BUILTIN: dict[str, CheckSpec] = {
         CheckSpec("detector", "genaudit.checks.detector:DetectorCheck",
                   "real-vs-fake detector: calibrated p(generated) and a verdict at a target false-positive rate"
                   " on real images (shipped model or --detector MODEL)"),
+        CheckSpec("bias", "genaudit.checks.bias:BiasCheck",
+                  "CLIP zero-shot attribute labels per image; attribute distributions, disparity and"
+                  " selection rates between conditions with bootstrap CIs in the summary"),
         CheckSpec("provenance", "genaudit.checks.provenance:ProvenanceCheck",
                   "C2PA manifest: no manifest, valid-trusted, valid-untrusted or invalid (C2PA status codes);"
                   " AI-generation claim, generator, training-mining policy"),

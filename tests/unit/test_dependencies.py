@@ -26,6 +26,11 @@ UNDECLARED_BY_A_DEPENDENCY = {
     # package does not list it; genaudit offers rivaGan through watermark/wrapped.py.
     "onnxruntime": ("imwatermark", "onnxruntime"),
 }
+# distribution -> the dependency that needs it: pinned exactly by genaudit (never imported) so that pip takes
+# the release that matches the torch pin from local disk instead of fetching a multi-GB build.
+PINNED_FOR = {
+    "torchvision": "open_clip_torch",
+}
 # distribution -> the package whose shipped files genaudit.samples reads (found with importlib's
 # find_spec, never imported): the photographs of `genaudit demo`, the watermark doctests and benchmarks.
 SHIPS_DATA = {
@@ -93,7 +98,8 @@ def test_every_runtime_dependency_is_used() -> None:
     imports = _imported_top_level(_runtime_sources())
     dist_of = packages_distributions()
     imported_dists = {_normalise(d) for module in imports for d in dist_of.get(module, [])}
-    unused = _declared(runtime_only=True) - imported_dists - set(UNDECLARED_BY_A_DEPENDENCY) - set(SHIPS_DATA)
+    unused = (_declared(runtime_only=True) - imported_dists - set(UNDECLARED_BY_A_DEPENDENCY) - set(SHIPS_DATA)
+              - set(PINNED_FOR))
     assert not unused, f"declared in [project] dependencies but imported by nothing: {sorted(unused)}"
 
 
@@ -131,3 +137,11 @@ def test_every_package_directory_is_listed() -> None:
         for p in (ROOT / "src" / "genaudit").rglob("__init__.py")
     }
     assert on_disk - listed == set(), f"packages missing from pyproject.toml: {sorted(on_disk - listed)}"
+
+
+def test_pinned_dependencies_are_still_required_by_their_user() -> None:
+    declared = _declared(runtime_only=True)
+    for dist, user in PINNED_FOR.items():
+        assert dist in declared, f"{dist} is on PINNED_FOR but not declared"
+        assert _normalise(dist) in _requirement_names(distribution(user).requires or []), (
+            f"{user} no longer requires {dist}: drop the pin")

@@ -13,6 +13,7 @@ import sys
 import click
 
 from .._version import __version__
+from .bias import bias_cmd
 from .demo import demo_cmd
 from .detector import detect_cmd, detector_group
 from .index import index_group
@@ -31,7 +32,7 @@ def cli() -> None:
 
 for _command in (scan_cmd, checks_cmd, demo_cmd, detect_cmd, detector_group, models_group,
                  watermark_group, keys_group, sign_cmd, verify_manifest,
-                 index_group):
+                 index_group, bias_cmd):
     cli.add_command(_command)
 
 
