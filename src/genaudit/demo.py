@@ -22,7 +22,7 @@ MARKER = ".genaudit-demo.json"
 """The file that makes a folder the demo's: every file and folder the demo wrote there (files with
 their sha256). A re-run removes exactly those, unchanged, and refuses a folder holding anything else."""
 REPORT_DIR = "report"
-REPORT_FILES = ("report.json", "report.md", "results.jsonl")
+REPORT_FILES = ("report.json", "report.md", "results.jsonl", "bias.json")
 _PARTS = ("samples", "keys", REPORT_DIR)
 """The demo's sub-folders: what an interrupted run wrote there is the demo's, too."""
 
@@ -85,6 +85,34 @@ def prepare_demo(out_dir: str) -> DemoFiles:
     keys, released = _release(gan, key_dir, gen_dir)
     _record(out_dir)
     return DemoFiles(samples, written, gen_dir, released=released, keys=keys, key_dir=key_dir)
+
+
+BIAS_PER_CLASS = 20
+
+
+def bias_demo(out_dir: str, per_class: int = BIAS_PER_CLASS) -> dict[str, Any]:
+    """A bias audit of the bundled GAN with the project's own CLIP: ``per_class`` samples of each
+    class (seed 0), the ``fashion-mnist`` attribute set, grouped by the class asked for. Writes
+    ``report/bias.json`` and returns its document."""
+    from .bias import BiasOptions, ClipEmbedder, audit_bias, load_attribute_set
+    from .io import write_atomic
+    from .models import load
+
+    gan = load("gan-fmnist")
+    labels = [c for c in range(gan.n_classes) for _ in range(per_class)]
+    out = gan.sample(len(labels), labels=labels, seed=0)
+    conds = [out.classes[y] if out.classes else str(y) for y in out.labels]
+    report = audit_bias(list(out.images), conds, load_attribute_set("fashion-mnist"), ClipEmbedder.default(),
+                        BiasOptions(seed=0), paths=[out.file_name(i) for i in range(len(out))])
+    doc = report.to_dict()
+    cls = report.results["class"]
+    names = cls.labels.names()
+    doc["demo"] = {"model": "gan-fmnist", "per_class": per_class, "seed": 0,
+                   "label_agrees_with_requested_class": sum(n == c for n, c in zip(names, conds, strict=True))
+                   / len(conds)}
+    os.makedirs(os.path.join(out_dir, REPORT_DIR), exist_ok=True)
+    write_atomic(os.path.join(out_dir, REPORT_DIR, "bias.json"), json.dumps(doc, indent=2).encode())
+    return doc
 
 
 def _contents(out_dir: str) -> tuple[list[str], list[str]]:

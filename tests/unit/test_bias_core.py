@@ -294,7 +294,7 @@ def test_labeler_probabilities_sum_to_one_and_follow_the_logit_scale() -> None:
 
 
 def test_clip_configuration_errors_are_one_line(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown CLIP architecture 'ViT-B-3'.*did you mean"):
+    with pytest.raises(ConfigError, match=r"unknown CLIP architecture 'ViT-B-3'.*did you mean"):
         ClipEmbedder("ViT-B-3", str(tmp_path / "w.pt"))
     with pytest.raises(ConfigError, match="needs a local checkpoint"):
         ClipEmbedder("ViT-B-32", None)

@@ -1,4 +1,4 @@
-"""Conditions to compare images under: the class label or prompt recorded in an image's text chunks,
+r"""Conditions to compare images under: the class label or prompt recorded in an image's text chunks,
 its folder, or a CSV table of FILE,GROUP rows.
 
 >>> label_of({"genaudit:class": "Dress", "genaudit:label": "3"})

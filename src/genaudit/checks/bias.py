@@ -46,7 +46,8 @@ class BiasCheckOptions:
 class BiasCheck(Check):
     name = "bias"
     version = "1"
-    description = "CLIP zero-shot attribute labels; distributions, disparity and selection rates with CIs in the summary"
+    description = ("CLIP zero-shot attribute labels; distributions, disparity and selection rates with CIs"
+                   " in the summary")
     Options = BiasCheckOptions
     batched = True
     thread_safe = True  # the embedder serialises its model calls; labelers are read-only
@@ -77,7 +78,13 @@ class BiasCheck(Check):
 
     def params(self) -> dict[str, Any]:
         d = dict(super().params())
-        d["attribute_set"] = self.attribute_set.to_dict()
+        import hashlib
+        import json
+
+        d["attribute_set"] = self.attribute_set.name
+        # another set file, or other prompts under the same name, changes the resume fingerprint
+        d["attribute_set_sha256"] = hashlib.sha256(json.dumps(self.attribute_set.to_dict(),
+                                                              sort_keys=True).encode()).hexdigest()
         return d
 
     def models(self) -> list[dict[str, Any]]:

@@ -34,4 +34,17 @@ def demo_cmd(out_dir: str, jobs: int) -> int:
     finally:
         progress.close()
     print_summary(report, report_dir, cfg.formats, limit=None)
+    if not demo.skipped:
+        from ..demo import BIAS_PER_CLASS, bias_demo
+
+        click.echo(f"genaudit demo: bias audit of gan-fmnist ({BIAS_PER_CLASS} samples per class) with the"
+                   " project's CLIP …", err=True)
+        doc = bias_demo(out_dir)
+        cls = doc["attributes"]["class"]
+        tv = cls["disparity"]["(all)"]["total_variation"]
+        click.echo(f"bias: CLIP labels agree with the class asked for on"
+                   f" {doc['demo']['label_agrees_with_requested_class']:.0%} of {doc['n_images']} samples;"
+                   f" {cls['overall']['abstained']} abstained; class distribution vs uniform: total variation"
+                   f" {tv['value']:.3f} [{tv['ci_low']:.3f}, {tv['ci_high']:.3f}]"
+                   f" -> {os.path.join(report_dir, 'bias.json')}")
     return EXIT_OK

@@ -30,6 +30,48 @@ def _capped(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
+def _share(row: dict[str, Any] | None) -> str:
+    if not row or row.get("share") is None:
+        return "—"
+    return f"{row['share']:.1%} [{row['ci_low']:.1%}, {row['ci_high']:.1%}] n={row['n']}"
+
+
+def _bias_section(summary: dict[str, Any], max_conditions: int = 6) -> list[str]:
+    """Per attribute: each group's share with its CI overall and per condition, abstentions,
+    disparity against the target and the groups that break the four-fifths rule."""
+    boot = summary.get("bootstrap", {})
+    out = ["", "## Bias", "",
+           f"Attribute set `{summary.get('attribute_set')}`, {summary.get('labelled_images', 0)} images;"
+           f" shares among labelled images with {int(boot.get('confidence', 0.95) * 100)}% bootstrap CIs"
+           f" ({boot.get('n_boot')} resamples, seed {boot.get('seed')})."]
+    for name, a in (summary.get("attributes") or {}).items():
+        conds = list(a.get("by_condition", {}))
+        shown = conds[:max_conditions]
+        ov = a["overall"]
+        out += ["", f"### {name}", "",
+                f"{ov['labelled']} labelled, {ov['abstained']} abstained"
+                f" (top probability below {a['abstain_below']:g})."]
+        rows = [[g, _share(ov["groups"].get(g)), *[_share(a["by_condition"][c]["groups"].get(g)) for c in shown]]
+                for g in a["groups"]]
+        out += ["", *_table(["group", "all", *shown], rows)]
+        if len(conds) > len(shown):
+            out += ["", f"…and {len(conds) - len(shown)} more conditions: see report.json."]
+        d = (a.get("disparity") or {}).get("(all)")
+        if d:
+            tv = d["total_variation"]
+            out += ["", f"Against the target: total variation {tv['value']:.3f}"
+                        f" [{tv['ci_low']:.3f}, {tv['ci_high']:.3f}],"
+                        f" KL {d['kl']['value']:.3f}, max |p − target| {d['max_abs_diff']['value']:.3f}."]
+        if a.get("four_fifths_violations"):
+            out += ["", "Four-fifths rule broken (selection-rate ratio between conditions < 0.8) for: "
+                    + ", ".join(f"{g} ({a['selection'][g]['ratio']['value']:.2f})"
+                                for g in a["four_fifths_violations"])
+                    + "."]
+    for c in summary.get("caveats", []):
+        out += ["", f"> {c}"]
+    return out
+
+
 class MarkdownFormatter:
     name = "md"
     extension = "md"
@@ -59,9 +101,13 @@ class MarkdownFormatter:
         lines += _table(["check", *CHECK_STATUSES, "parameters"], rows)
         for c in report.checks:
             summary = s.checks.get(c.name)
+            if summary and c.name == "bias":
+                continue  # its own section below
             if summary:
                 lines += ["", f"**{c.name}**: " + "; ".join(f"{k}: {v}" for k, v in summary.items()
                                                           if not isinstance(v, list | dict) or len(str(v)) < 200)]
+        if s.checks.get("bias", {}).get("attributes"):
+            lines += _bias_section(dict(s.checks["bias"]))
         if s.error_codes:
             lines += ["", "File errors by code: " + ", ".join(f"`{k}` {v}" for k, v in s.error_codes.items())]
         findings, skipped, check_errors, file_errors = [], [], [], []
