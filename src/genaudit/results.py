@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
-SCHEMA_VERSION = "1.1"  # 1.1: summary.ignored / ignored_examples; checks on error entries
+SCHEMA_VERSION = "1.2"  # 1.1: summary.ignored / ignored_examples; checks on error entries. 1.2: verdict per file
 
 CheckStatus = Literal["ok", "finding", "skipped", "error"]
 FileStatus = Literal["ok", "error"]
@@ -194,6 +194,14 @@ class ImageAudit:
     def has_findings(self) -> bool:
         return any(c.status == "finding" for c in self.checks)
 
+    @property
+    def verdict(self) -> Any:
+        """The :class:`~genaudit.verdict.Verdict` joining this image's evidence (derived from the
+        check results, never stored separately)."""
+        from .verdict import verdict_of
+
+        return verdict_of(self.status, self.error, self.checks)
+
     def result(self, check: str) -> CheckResult | None:
         """The result of ``check`` for this image, or None if it did not run."""
         for c in self.checks:
@@ -216,6 +224,7 @@ class ImageAudit:
             "error": None if self.error is None else self.error.to_dict(),
             "image": None if self.image is None else self.image.to_dict(),
             "checks": {c.check: c.to_dict() for c in self.checks},
+            "verdict": self.verdict.to_dict(),
         }
 
     @classmethod

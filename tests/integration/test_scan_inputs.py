@@ -64,7 +64,7 @@ def test_non_images_in_folders_are_ignored_and_counted_named_ones_reported(run_c
                    "notes.txt": "not_an_image"}  # named on the command line: always reported
     assert doc["summary"]["ignored"] == 1
     assert doc["summary"]["ignored_examples"] == [str(d / "params.json")]
-    assert doc["schema_version"] == SCHEMA_VERSION == "1.1"
+    assert doc["schema_version"] == SCHEMA_VERSION == "1.2"
 
 
 def test_the_walk_never_opens_what_it_cannot_judge(tmp_path: Path) -> None:

@@ -194,12 +194,13 @@ def _corrected(full: np.ndarray, boot_full: np.ndarray, cal: ConfusionEstimate, 
         raise ValueError("the calibration's groups differ from the attribute's")
     k = len(groups)
     point = unmix(full, cal.matrix())
-    reps = np.empty((len(boot_full), k))
+    n_boot = len(boot_full)
     rows = cal.counts.sum(axis=1)
-    for b in range(len(boot_full)):
-        cc = np.stack([rng.multinomial(r, cal.counts[i] / r) if r else cal.counts[i]
-                       for i, r in enumerate(rows)])
-        reps[b] = unmix(boot_full[b], cal.matrix(cc))
+    eye = np.hstack([np.eye(k), np.zeros((k, 1))])
+    # (B, k, k + 1): each calibration row resampled with its own size; rows without data stay the identity
+    mats = np.stack([rng.multinomial(r, cal.counts[i] / r, size=n_boot) / r if r
+                     else np.broadcast_to(eye[i], (n_boot, k + 1)) for i, r in enumerate(rows)], axis=1)
+    reps = np.stack([unmix(boot_full[b], mats[b]) for b in range(n_boot)])
     lo, hi = _ci(reps, confidence)
     n = int(full.sum())
     return Distribution(groups, np.round(point * n).astype(np.int64), 0, point, lo, hi, reps)

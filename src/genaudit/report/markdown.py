@@ -6,11 +6,15 @@ from typing import Any
 
 from ..results import CHECK_STATUSES, ScanReport
 
-MAX_ROWS = 200
+MAX_ROWS = 25
+"""Rows per table: the report stays short enough for a pull-request comment (report.json has all)."""
+MAX_CELL = 240
 
 
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
+    if len(text) > MAX_CELL:
+        text = text[:MAX_CELL - 1] + "…"
     return " ".join(text.replace("|", "\\|").split()) or " "
 
 
@@ -72,6 +76,23 @@ def _bias_section(summary: dict[str, Any], max_conditions: int = 6) -> list[str]
     return out
 
 
+def _verdicts(report: ScanReport) -> list[str]:
+    """The report leads with one verdict per image: counts by label, then the images that have one."""
+    from ..verdict import LABELS, SEVERITIES
+
+    verdicts = [(f.path, f.verdict) for f in report.files]
+    counts = {label: sum(1 for _, v in verdicts if v.label == label) for label in LABELS}
+    out = ["", "## Verdicts", "", *_table([label for label in LABELS if counts[label]] or ["files"],
+                                          [[counts[label] for label in LABELS if counts[label]] or [0]])]
+    flagged = sorted((v for v in verdicts if v[1].label != "no_evidence"),
+                     key=lambda pv: (-SEVERITIES.index(pv[1].severity), str(pv[0])))
+    rows = [[p, f"**{v.label}**", v.severity, "; ".join(f"{r.kind} ({r.check}): {r.detail}" for r in v.reasons)]
+            for p, v in flagged]
+    if rows:
+        out += _capped("Images with a verdict", ["file", "verdict", "severity", "reasons"], rows)[1:]
+    return out
+
+
 class MarkdownFormatter:
     name = "md"
     extension = "md"
@@ -89,6 +110,9 @@ class MarkdownFormatter:
             *_table(["files", "ok", "file errors", "with findings"], [[s.files, s.ok, s.errors, s.with_findings]]),
             *(["", f"Ignored {s.ignored} file(s) found in folders that are not images, e.g. "
                    + ", ".join(f"`{p}`" for p in s.ignored_examples) + "."] if s.ignored else []),
+        ]
+        lines += _verdicts(report)
+        lines += [
             "",
             "## Checks",
             "",
