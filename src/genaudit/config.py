@@ -25,7 +25,7 @@ from .results import FAIL_ON_CHOICES
 from .suggest import did_you_mean
 
 DEFAULT_CHECKS: tuple[str, ...] = ("metadata", "phash")
-REPORT_FORMATS: tuple[str, ...] = ("json", "md")
+REPORT_FORMATS: tuple[str, ...] = ("json", "md", "csv", "parquet")
 DEFAULT_REPORT_DIR = "genaudit-report"
 
 #: ``[tool.genaudit]`` keys that only the command line reads: how it shows a scan, not what the
@@ -101,6 +101,11 @@ class AuditConfig:
             if f not in REPORT_FORMATS:
                 raise ConfigError(f"unknown report format {f!r}{did_you_mean(f, REPORT_FORMATS)};"
                                   f" choose from {', '.join(REPORT_FORMATS)}")
+        if "parquet" in self.formats:
+            import importlib.util
+
+            if importlib.util.find_spec("pyarrow") is None:
+                raise ConfigError("--format parquet needs pyarrow: pip install pyarrow (or use --format csv)")
         for f in self.fail_on:
             if f not in FAIL_ON_CHOICES:
                 raise ConfigError(f"unknown --fail-on value {f!r}{did_you_mean(f, FAIL_ON_CHOICES)};"

@@ -440,6 +440,27 @@ class ScanReport:
             run=RunInfo.from_dict(d["run"]),
         )
 
+    def to_frame(self) -> Any:
+        """One row per image × check (pandas): the file's path, sha256, status, error code and
+        verdict, then the check's name, status, summary, reason and its data as JSON text. A file
+        no check ran on (unreadable) has one row with ``check`` empty."""
+        import pandas as pd
+
+        rows = []
+        for f in self.files:
+            v = f.verdict
+            base: dict[str, Any] = {"path": f.path, "sha256": f.sha256, "file_status": f.status,
+                                    "error_code": f.error.code if f.error else None,
+                                    "verdict": v.label, "verdict_severity": v.severity,
+                                    "verdict_reasons": "; ".join(r.kind for r in v.reasons)}
+            for c in f.checks or (None,):
+                rows.append({**base, "check": c.check if c else None, "check_status": c.status if c else None,
+                             "summary": c.summary if c else None, "reason": c.reason if c else None,
+                             "data_json": dumps_json(_plain(c.data)) if c else None})
+        columns = ["path", "sha256", "file_status", "error_code", "verdict", "verdict_severity", "verdict_reasons",
+                   "check", "check_status", "summary", "reason", "data_json"]
+        return pd.DataFrame(rows, columns=columns)
+
     def to_pandas(self) -> Any:
         """One row per file: path, status, error code and each check's status (needs pandas)."""
         import pandas as pd

@@ -6,8 +6,11 @@ each becomes :class:`Evidence` with a ``kind`` and a ``severity``:
 =======================  ========  ===========================================================
 kind                     severity  from
 =======================  ========  ===========================================================
-``tampered_manifest``    high      provenance: a C2PA manifest whose hashes or signature fail
+``tampered_manifest``    high      provenance: a C2PA manifest whose hashes no longer match
+                                   (``*.mismatch`` codes: pixels or assertions changed)
 ``near_copy``            high      memorization: a near-copy of a training item
+``invalid_manifest``     medium    provenance: invalid for another reason (expired or bad
+                                   signing credential)
 ``unreadable_manifest``  medium    provenance: a manifest store that cannot be parsed
 ``untrusted_manifest``   medium    provenance (``require_trusted``): valid, signer not trusted
 ``detector_generated``   medium    detector: p(generated) at or above its operating point
@@ -65,7 +68,10 @@ class Verdict:
 def _provenance(data: Mapping[str, Any], summary: str) -> Evidence:
     status = data.get("status")
     if status == "invalid":
-        return Evidence("tampered_manifest", "high", "provenance", summary)
+        codes = [str(c) for c in data.get("codes") or ()]
+        if not codes or any(c.endswith("mismatch") for c in codes):  # content or assertions changed
+            return Evidence("tampered_manifest", "high", "provenance", summary)
+        return Evidence("invalid_manifest", "medium", "provenance", summary)  # e.g. an expired certificate
     if status == "error":
         return Evidence("unreadable_manifest", "medium", "provenance", summary)
     if status in ("valid_trusted", "valid_untrusted") and "not trusted" in summary:

@@ -13,7 +13,9 @@ DECLARED = CheckResult.finding("metadata", {"ai_markers": [{"kind": "iptc_digita
 WATERMARK = CheckResult.finding("watermark", {"detected": True}, "watermark detected: tiled (p=1e-12)")
 DETECTOR = CheckResult.finding("detector", {"p_generated": 0.93}, "generated (p=0.930 ≥ 0.400)")
 NEAR_COPY = CheckResult.finding("memorization", {"matches": [1]}, "near-copy of training item fashion-mnist:train#7")
-TAMPERED = CheckResult.finding("provenance", {"status": "invalid"},
+EXPIRED = CheckResult.finding("provenance", {"status": "invalid", "codes": ["signingCredential.expired"]},
+                              "C2PA manifest INVALID: signingCredential.expired")
+TAMPERED = CheckResult.finding("provenance", {"status": "invalid", "codes": ["assertion.dataHash.mismatch"]},
                                "C2PA manifest INVALID: assertion.dataHash.mismatch")
 UNTRUSTED = CheckResult.finding("provenance", {"status": "valid_untrusted"},
                                 "C2PA manifest valid but its signer is not trusted by the trust anchors")
@@ -32,6 +34,8 @@ CLEAN = [CheckResult.ok("metadata", {}, "PNG 28×28"), CheckResult.ok("detector"
     ([NEAR_COPY, DECLARED], "memorized", "high", ["near_copy", "declared_ai"]),
     ([DECLARED, TAMPERED, NEAR_COPY], "tampered", "high", ["declared_ai", "tampered_manifest", "near_copy"]),
     ([UNTRUSTED], "flagged", "medium", ["untrusted_manifest"]),
+    ([EXPIRED], "flagged", "medium", ["invalid_manifest"]),
+    ([DECLARED, EXPIRED], "generated", "medium", ["declared_ai", "invalid_manifest"]),
     ([CheckResult.finding("myplugin", {}, "odd")], "flagged", "medium", ["myplugin_finding"]),
     ([CheckResult.error("detector", "model crashed")], "no_evidence", "low", ["check_error"]),
 ])

@@ -1,25 +1,27 @@
 """Report formatters: one class per format, all working from the same :class:`ScanReport`.
 
 >>> sorted(FORMATTERS)
-['json', 'md']
+['csv', 'json', 'md', 'parquet']
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from ..errors import ConfigError, OutputError
 from ..io.write import write_atomic
 from ..results import ScanReport
+from .frame import CsvFormatter, ParquetFormatter
 from .json import JsonFormatter
 from .markdown import MarkdownFormatter
 
-FORMATTERS = {f.name: f for f in (JsonFormatter, MarkdownFormatter)}
+FORMATTERS: dict[str, Any] = {f.name: f for f in (JsonFormatter, MarkdownFormatter, CsvFormatter, ParquetFormatter)}
 
 
-def render(report: ScanReport, fmt: str) -> str:
-    """The report as text in format ``fmt``."""
+def render(report: ScanReport, fmt: str) -> str | bytes:
+    """The report in format ``fmt``: text, or bytes for binary formats (parquet)."""
     try:
         formatter = FORMATTERS[fmt]
     except KeyError:
@@ -41,13 +43,15 @@ def write_reports(report: ScanReport, directory: str | os.PathLike[str], formats
         raise OutputError.from_os_error(d, exc) from None
     written = {}
     for fmt in formats:
-        text = render(report, fmt)
+        out = render(report, fmt)
         target = os.path.join(d, f"report.{FORMATTERS[fmt].extension}")
+        data = out if isinstance(out, bytes) else out.encode("utf-8", errors="backslashreplace")
         try:
-            written[fmt] = write_atomic(target, text.encode("utf-8", errors="backslashreplace"))
+            written[fmt] = write_atomic(target, data)
         except OSError as exc:
             raise OutputError.from_os_error(target, exc) from None
     return written
 
 
-__all__ = ["FORMATTERS", "JsonFormatter", "MarkdownFormatter", "render", "write_reports"]
+__all__ = ["FORMATTERS", "CsvFormatter", "JsonFormatter", "MarkdownFormatter", "ParquetFormatter", "render",
+           "write_reports"]
