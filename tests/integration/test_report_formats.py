@@ -36,13 +36,13 @@ def test_schema_is_valid_and_its_enumerations_match_the_code() -> None:
     assert defs["verdict"]["properties"]["label"]["enum"] == list(LABELS)
     assert defs["verdict"]["properties"]["severity"]["enum"] == list(SEVERITIES)
     assert defs["checkResult"]["properties"]["status"]["enum"] == list(CHECK_STATUSES)
-    error = [s for s in defs["file"]["properties"]["error"]["oneOf"] if s.get("type") == "object"][0]
+    error = next(s for s in defs["file"]["properties"]["error"]["oneOf"] if s.get("type") == "object")
     assert error["properties"]["code"]["enum"] == sorted(ERROR_CODES)
     assert SCHEMA["properties"]["schema_version"]["pattern"] == "^1\\.[0-9]+$"
 
 
 def test_real_report_validates_and_broken_ones_do_not(scanned: tuple[ScanReport, Path]) -> None:
-    report, rep = scanned
+    _report, rep = scanned
     doc = json.loads((rep / "report.json").read_text())
     validator = Draft202012Validator(SCHEMA)
     assert list(validator.iter_errors(doc)) == []
