@@ -10,6 +10,8 @@ debs=()
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || debs+=(dataset-fashion-mnist)
 # opencv-doc: ~30 colour photographs for the watermark and memorization benchmarks and tests
 [ -e /usr/share/doc/opencv-doc/examples/data/baboon.jpg ] || debs+=(opencv-doc)
+# chromium: the HTML report is rendered and checked in a real headless browser by the tests
+[ -x /usr/bin/chromium ] || debs+=(chromium)
 if [ "${#debs[@]}" -gt 0 ]; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -25,7 +25,7 @@ from .results import FAIL_ON_CHOICES
 from .suggest import did_you_mean
 
 DEFAULT_CHECKS: tuple[str, ...] = ("metadata", "phash")
-REPORT_FORMATS: tuple[str, ...] = ("json", "md", "csv", "parquet")
+REPORT_FORMATS: tuple[str, ...] = ("json", "md", "html", "csv", "parquet")
 DEFAULT_REPORT_DIR = "genaudit-report"
 
 #: ``[tool.genaudit]`` keys that only the command line reads: how it shows a scan, not what the
@@ -77,7 +77,7 @@ class AuditConfig:
     """Where ``results.jsonl`` and the reports go, for the CLI and :meth:`genaudit.Auditor.scan`
     alike (relative paths from the working directory). None: the scan stays in memory (nothing
     written, so no ``resume``)."""
-    formats: tuple[str, ...] = ("json", "md")
+    formats: tuple[str, ...] = ("json", "md", "html")
     fail_on: tuple[str, ...] = ("findings", "errors")
     resume: bool = False
     exclude: tuple[str, ...] = ()

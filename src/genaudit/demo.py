@@ -22,8 +22,8 @@ MARKER = ".genaudit-demo.json"
 """The file that makes a folder the demo's: every file and folder the demo wrote there (files with
 their sha256). A re-run removes exactly those, unchanged, and refuses a folder holding anything else."""
 REPORT_DIR = "report"
-REPORT_FILES = ("report.json", "report.md", "results.jsonl", "bias.json")
-_PARTS = ("samples", "keys", REPORT_DIR)
+REPORT_FILES = ("report.json", "report.md", "report.html", "results.jsonl", "bias.json")
+_PARTS = ("samples", "keys", "training", "index", REPORT_DIR)
 """The demo's sub-folders: what an interrupted run wrote there is the demo's, too."""
 
 
@@ -44,6 +44,9 @@ class DemoFiles:
     keys: Mapping[str, str] | None = None
     """``root``, ``chain``, ``key`` and ``watermark`` key paths; ``None`` when the release was skipped."""
     key_dir: str | None = None
+    index: str | None = None
+    """A memorization index over the demo's training sample (``training/``); one of its items, lightly
+    edited, is among the scanned samples (``samples/memorized/``)."""
     skipped: str | None = None
     """Why the release part was skipped (the bundled models are not available)."""
 
@@ -53,11 +56,17 @@ class DemoFiles:
         >>> DemoFiles("d/samples", (), "d/samples/generated", skipped="no models").audit_config("d/report").checks
         ('metadata', 'phash')
         """
+        formats = ("json", "md", "html")
         if not self.keys:
-            return AuditConfig(jobs=jobs, report_dir=report_dir, checks=("metadata", "phash"))
-        return AuditConfig(jobs=jobs, report_dir=report_dir, checks=("metadata", "phash", "watermark", "provenance"),
-                           options={"watermark": {"key_file": self.keys["watermark"]},
-                                    "provenance": {"trust_anchors": self.keys["root"]}})
+            return AuditConfig(jobs=jobs, report_dir=report_dir, checks=("metadata", "phash"), formats=formats)
+        checks = ("metadata", "phash", "watermark", "provenance", "detector", "bias")
+        options: dict[str, dict[str, Any]] = {"watermark": {"key_file": self.keys["watermark"]},
+                                              "provenance": {"trust_anchors": self.keys["root"]},
+                                              "bias": {"group_by": "folder"}}
+        if self.index:
+            checks += ("memorization",)
+            options["memorization"] = {"index": self.index}
+        return AuditConfig(jobs=jobs, report_dir=report_dir, checks=checks, options=options, formats=formats)
 
 
 def prepare_demo(out_dir: str) -> DemoFiles:
@@ -83,8 +92,37 @@ def prepare_demo(out_dir: str) -> DemoFiles:
         return DemoFiles(samples, written, gen_dir, skipped=str(exc))
     key_dir = os.path.join(out_dir, "keys")
     keys, released = _release(gan, key_dir, gen_dir)
+    index, copy = _training_index(out_dir, samples)
     _record(out_dir)
-    return DemoFiles(samples, written, gen_dir, released=released, keys=keys, key_dir=key_dir)
+    return DemoFiles(samples, (*written, copy), gen_dir, released=released, keys=keys, key_dir=key_dir, index=index)
+
+
+TRAINING_ITEMS = 200
+MEMORIZED_ITEM = 7
+
+
+def _training_index(out_dir: str, samples: str) -> tuple[str, str]:
+    """``training/``: the first :data:`TRAINING_ITEMS` Fashion-MNIST training images as PNGs, indexed
+    into ``index/train.gaidx``; and ``samples/memorized/``: item :data:`MEMORIZED_ITEM` brightened
+    by 6 grey levels — the near-copy of training data the memorization check should flag."""
+    import numpy as np
+
+    from .datasets import load_fashion_mnist
+    from .io import write_png
+    from .memorization.build import build_index
+
+    images, _ = load_fashion_mnist("train")
+    training = os.path.join(out_dir, "training")
+    os.makedirs(training, exist_ok=True)
+    for i in range(TRAINING_ITEMS):
+        write_png(os.path.join(training, f"train_{i:05d}.png"), images[i])
+    index, _ = build_index([training], jobs=1)
+    path = os.path.join(out_dir, "index", "train.gaidx")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    index.save(path)
+    copy = np.clip(images[MEMORIZED_ITEM].astype(np.int16) + 6, 0, 255).astype(np.uint8)
+    os.makedirs(os.path.join(samples, "memorized"), exist_ok=True)
+    return path, write_png(os.path.join(samples, "memorized", f"near_copy_of_train_{MEMORIZED_ITEM:05d}.png"), copy)
 
 
 BIAS_PER_CLASS = 20

@@ -117,6 +117,11 @@ class MemorizationCheck(Check):
                 results.append(self._unreadable(found.errors, data, matches))
             elif matches:
                 best = matches[0]
+                match_image = self._search.training_image(int(best["id"]))
+                if match_image is not None:  # shown beside the image in the HTML report
+                    from ..io import thumbnail_data_uri
+
+                    data["match_thumbnail"] = thumbnail_data_uri(match_image, 96)
                 sim_txt = f", similarity {best['similarity']:.3f}" if best["similarity"] is not None else ""
                 if best["aligned"] is not None:
                     sim_txt += f", aligned correlation {best['aligned']:.3f}"

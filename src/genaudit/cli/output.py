@@ -115,9 +115,11 @@ def print_summary(report: Any, report_dir: str, formats: tuple[str, ...], *, lim
         click.echo("  file errors:   " + ", ".join(f"{k} {v}" for k, v in s.error_codes.items()), err=True)
     for line in file_lines(report.files, limit):
         click.echo(f"  {line}", err=True)
-    ext = {"json": "report.json", "md": "report.md"}
+    from ..report import FORMATTERS
+
     for f in formats:
-        click.echo(f"report: {os.path.join(report_dir, ext[f])}", err=not paths_on_stdout)
+        click.echo(f"report: {os.path.join(report_dir, 'report.' + FORMATTERS[f].extension)}",
+                   err=not paths_on_stdout)
 
 
 def file_lines(files: Iterable[Any], limit: int | None = 5) -> list[str]:

@@ -31,7 +31,8 @@ def _load_config(config_file: str | None) -> Any:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--checks", "checks", help="Comma-separated checks to run (see `genaudit checks`).")
 @click.option("--report-dir", type=click.Path(file_okay=False), help="Where reports go [genaudit-report].")
-@click.option("--format", "formats", help="Report formats, comma-separated: json,md [json,md].")
+@click.option("--format", "formats",
+              help="Report formats, comma-separated: json, md, html, csv, parquet [json,md,html].")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), help="Worker processes; 0 = one per core [0].")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch [16].")
 @click.option("--resume", is_flag=True, default=None, help="Reuse finished files from results.jsonl.")

@@ -33,14 +33,14 @@ from .outputs import OutputExistsError, PlannedOutput, plan_outputs, refuse_exis
 from .read import open_image, read_file, sha256_file
 from .sniff import SUPPORTED_FORMATS, Sniffed, sniff_format
 from .walk import InputItem, iter_inputs, no_images_message
-from .write import encode_png, write_atomic, write_png
+from .write import encode_png, thumbnail_data_uri, write_atomic, write_png
 
 __all__ = [  # noqa: RUF022 - grouped by topic
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_FILE_BYTES", "LoadLimits", "ImageMetadata", "LoadedImage", "GREY_MODES",
     "SUPPORTED_FORMATS", "Sniffed", "sniff_format",
     "read_file", "open_image", "sha256_file", "decode_bytes", "alpha_of",
     "load_pil", "load_array", "load_any",
-    "encode_png", "write_atomic", "write_png",
+    "encode_png", "thumbnail_data_uri", "write_atomic", "write_png",
     "InputItem", "iter_inputs", "no_images_message",
     "plan_outputs", "PlannedOutput", "refuse_existing", "OutputExistsError",
 ]

@@ -115,3 +115,24 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
 def write_png(path: str | os.PathLike[str], image: Any, text: dict[str, str] | None = None) -> str:
     """Write :func:`encode_png` output atomically (:func:`write_atomic`). Returns the path."""
     return write_atomic(path, encode_png(image, text))
+
+
+def thumbnail_data_uri(image: Any, max_side: int = 96) -> str:
+    """A small PNG of ``image`` (PIL or uint8 array) as a ``data:`` URI, at most ``max_side`` px on
+    its longer side (aspect kept; never enlarged): how reports embed pictures without files or network.
+
+    >>> import numpy as np
+    >>> thumbnail_data_uri(np.zeros((200, 100), np.uint8), 50)[:22]
+    'data:image/png;base64,'
+    """
+    import base64
+
+    import numpy as np
+    from PIL import Image
+
+    img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    if img.mode not in ("L", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    img = img.copy()
+    img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return "data:image/png;base64," + base64.b64encode(encode_png(img)).decode("ascii")

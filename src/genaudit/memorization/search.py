@@ -293,6 +293,11 @@ class NearCopySearch:
                     self._items.popitem(last=False)
         return out
 
+    def training_image(self, i: int) -> Any:
+        """Training item ``i`` (an index id) as a PIL image, loaded from its source; ``None`` when
+        it cannot be read."""
+        return self._training_image(i, [[]], [0])
+
     def _training_image(self, i: int, errors: list[list[str]], rows: Sequence[int]) -> Any:
         """Training item ``i`` as loaded from its source, or None after noting why in those rows'
         errors (once per row). Never raises."""

@@ -1,7 +1,7 @@
 """Report formatters: one class per format, all working from the same :class:`ScanReport`.
 
 >>> sorted(FORMATTERS)
-['csv', 'json', 'md', 'parquet']
+['csv', 'html', 'json', 'md', 'parquet']
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from ..errors import ConfigError, OutputError
 from ..io.write import write_atomic
 from ..results import ScanReport
 from .frame import CsvFormatter, ParquetFormatter
+from .html import HtmlFormatter
 from .json import JsonFormatter
 from .markdown import MarkdownFormatter
 
-FORMATTERS: dict[str, Any] = {f.name: f for f in (JsonFormatter, MarkdownFormatter, CsvFormatter, ParquetFormatter)}
+FORMATTERS: dict[str, Any] = {f.name: f for f in (JsonFormatter, MarkdownFormatter, HtmlFormatter,
+                                                 CsvFormatter, ParquetFormatter)}
 
 
 def render(report: ScanReport, fmt: str) -> str | bytes:
@@ -53,5 +55,5 @@ def write_reports(report: ScanReport, directory: str | os.PathLike[str], formats
     return written
 
 
-__all__ = ["FORMATTERS", "CsvFormatter", "JsonFormatter", "MarkdownFormatter", "ParquetFormatter", "render",
-           "write_reports"]
+__all__ = ["FORMATTERS", "CsvFormatter", "HtmlFormatter", "JsonFormatter", "MarkdownFormatter", "ParquetFormatter",
+           "render", "write_reports"]
