@@ -216,7 +216,8 @@ class AuditConfig:
     def from_pyproject(cls, path: str | os.PathLike[str], *, base: AuditConfig | None = None) -> AuditConfig:
         """Read ``[tool.genaudit]`` from a pyproject.toml (missing table → defaults)."""
         p = os.fspath(path)
-        table = {k: v for k, v in _read_table(p).items() if k not in CLI_SETTINGS}
+        # [tool.genaudit.release] belongs to release-check (genaudit.release_check), not to scans
+        table = {k: v for k, v in _read_table(p).items() if k not in CLI_SETTINGS and k != "release"}
         return cls.from_mapping(table, source=f"[tool.genaudit] in {p}", base=base)
 
     @classmethod

@@ -59,7 +59,7 @@ class DemoFiles:
         formats = ("json", "md", "html")
         if not self.keys:
             return AuditConfig(jobs=jobs, report_dir=report_dir, checks=("metadata", "phash"), formats=formats)
-        checks = ("metadata", "phash", "watermark", "provenance", "detector", "bias")
+        checks: tuple[str, ...] = ("metadata", "phash", "watermark", "provenance", "detector", "bias")
         options: dict[str, dict[str, Any]] = {"watermark": {"key_file": self.keys["watermark"]},
                                               "provenance": {"trust_anchors": self.keys["root"]},
                                               "bias": {"group_by": "folder"}}

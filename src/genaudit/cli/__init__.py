@@ -20,6 +20,7 @@ from .index import index_group
 from .models import models_group
 from .output import run
 from .provenance import keys_group, sign_cmd, verify_manifest
+from .release import release_check_cmd
 from .scan import checks_cmd, scan_cmd
 from .watermark import watermark_group
 
@@ -32,7 +33,7 @@ def cli() -> None:
 
 for _command in (scan_cmd, checks_cmd, demo_cmd, detect_cmd, detector_group, models_group,
                  watermark_group, keys_group, sign_cmd, verify_manifest,
-                 index_group, bias_cmd):
+                 index_group, bias_cmd, release_check_cmd):
     cli.add_command(_command)
 
 
