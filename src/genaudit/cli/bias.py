@@ -65,7 +65,8 @@ def _embedder(clip_model: str | None, clip_checkpoint: str | None, cache: str | 
 @click.option("--calibration", "calibration", multiple=True, type=click.Path(),
               help="Labelled images (class label in PNG text chunks) for confusion-corrected figures (repeatable).")
 @click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
-@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True,
+              help="Confidence level of the intervals.")
 @click.option("--cache", "cache", type=click.Path(file_okay=False), help="On-disk embedding cache folder.")
 @click.option("--labels-csv", type=click.Path(dir_okay=False),
               help="Also write one row per image (labels) to this CSV.")
