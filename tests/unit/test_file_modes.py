@@ -59,7 +59,7 @@ def test_scan_reports_and_results_follow_the_umask(tmp_path: Path, run_cli: CliR
         r = run_cli("scan", str(tmp_path / "a.png"), "--report-dir", str(rep), "-q")
     assert r.returncode == 0, r.stderr
     assert {p.name: mode(p) for p in rep.iterdir()} == {
-        "report.json": want, "report.md": want, "results.jsonl": want}
+        "report.json": want, "report.md": want, "report.html": want, "results.jsonl": want}
 
 
 def test_signed_files_and_saved_indexes_follow_the_umask(tmp_path: Path) -> None:

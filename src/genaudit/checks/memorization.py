@@ -117,11 +117,9 @@ class MemorizationCheck(Check):
                 results.append(self._unreadable(found.errors, data, matches))
             elif matches:
                 best = matches[0]
-                match_image = self._search.training_image(int(best["id"]))
-                if match_image is not None:  # shown beside the image in the HTML report
-                    from ..io import thumbnail_data_uri
-
-                    data["match_thumbnail"] = thumbnail_data_uri(match_image, 96)
+                thumb = self._match_thumbnail(int(best["id"]))
+                if thumb is not None:  # shown beside the image in the HTML report
+                    data["match_thumbnail"] = thumb
                 sim_txt = f", similarity {best['similarity']:.3f}" if best["similarity"] is not None else ""
                 if best["aligned"] is not None:
                     sim_txt += f", aligned correlation {best['aligned']:.3f}"
@@ -131,6 +129,24 @@ class MemorizationCheck(Check):
             else:
                 results.append(CheckResult.ok(self.name, data, summary="no near-copy of a training item"))
         return results
+
+    def _match_thumbnail(self, item: int) -> str | None:
+        """A 96-px thumbnail (``data:`` URI) of training item ``item``, made once per item and kept
+        (bounded) like the search's own training-side work."""
+        from collections import OrderedDict
+
+        cache: OrderedDict[int, str | None] = self.__dict__.setdefault("_thumbs", OrderedDict())
+        if item in cache:
+            cache.move_to_end(item)
+            return cache[item]
+        assert self._search is not None
+        image = self._search.training_image(item)
+        from ..io import thumbnail_data_uri
+
+        cache[item] = thumbnail_data_uri(image, 96) if image is not None else None
+        if len(cache) > 4096:
+            cache.popitem(last=False)
+        return cache[item]
 
     def _unreadable(self, errors: list[str], data: dict[str, Any], matches: list[dict[str, Any]]) -> CheckResult:
         """An image some of whose candidates could not be loaded: the index and its training data
