@@ -61,7 +61,8 @@ def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def train(epochs: int, batch_size: int, lr: float, seed: int, log: Any = print) -> tuple[Any, dict[str, Any]]:
+def train(epochs: int, batch_size: int, lr: float, seed: int, log: Any = print, limit: int | None = None,
+          checkpoint: str | None = None) -> tuple[Any, dict[str, Any]]:
     import open_clip
 
     from genaudit.bias.clip import register_configs
@@ -73,6 +74,10 @@ def train(epochs: int, batch_size: int, lr: float, seed: int, log: Any = print) 
     tokenizer = open_clip.get_tokenizer(ARCH)
     images, labels = load_fashion_mnist("train")
     rules = fit_rules(images)
+    if limit is not None:  # smoke runs
+        images, labels = images[:limit], labels[:limit]
+    test_images, test_labels = load_fashion_mnist("test")
+    probe = np.random.default_rng(seed + 1).choice(len(test_images), 2000, replace=False)
     words = pixel_labels(images, rules)
     word_lists = [[words["tone"][i], words["texture"][i], words["shape"][i]] for i in range(len(images))]
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
@@ -117,12 +122,17 @@ def train(epochs: int, batch_size: int, lr: float, seed: int, log: Any = print) 
             opt.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
-            running += float(loss)
+            running += float(loss.detach())
             step += 1
             if b % 20 == 0:
                 log(f"epoch {epoch + 1}/{epochs} step {b}/{steps_per_epoch} loss {loss.item():.3f}"
                     f" ({time.perf_counter() - t0:.0f} s)")
-        log(f"epoch {epoch + 1}: mean loss {running / steps_per_epoch:.4f} ({time.perf_counter() - t0:.0f} s)")
+        acc = quick_zero_shot(model, tokenizer, test_images[probe], test_labels[probe])
+        model.train()
+        log(f"epoch {epoch + 1}: mean loss {running / steps_per_epoch:.4f}, zero-shot accuracy on 2,000 test images"
+            f" {acc:.3f} ({time.perf_counter() - t0:.0f} s)")
+        if checkpoint is not None:  # a crash later loses at most one epoch
+            save(model, checkpoint + ".partial", {"epoch": epoch + 1})
     model.eval()
     info = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "steps": step,
             "train_seconds": round(time.perf_counter() - t0, 1), "threads": torch.get_num_threads(),
@@ -131,9 +141,26 @@ def train(epochs: int, batch_size: int, lr: float, seed: int, log: Any = print) 
     return model, info
 
 
+def quick_zero_shot(model: Any, tokenizer: Any, images: np.ndarray, labels: np.ndarray) -> float:
+    """Zero-shot accuracy with the shipped set's class prompts (held-out wordings), for progress lines."""
+    from genaudit.bias import load_attribute_set
+
+    attr = load_attribute_set("fashion-mnist").attribute("class")
+    model.eval()
+    with torch.inference_mode():
+        img = model.encode_image(to_input(images), normalize=True)
+        groups = []
+        for g in attr.groups:
+            t = model.encode_text(tokenizer(list(g.prompts)), normalize=True).mean(dim=0)
+            groups.append(t / t.norm())
+        pred = (img @ torch.stack(groups).T).argmax(dim=1).numpy()
+    return float((pred == labels).mean())
+
+
 def save(model: Any, path: str, info: dict[str, Any]) -> str:
-    from genaudit.io.atomic import sha256_file
     from safetensors.torch import save_file
+
+    from genaudit.io.read import sha256_file
 
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, path, metadata={"arch": ARCH, "format": "open_clip state_dict, float16",
@@ -161,6 +188,58 @@ def evaluate(path: str) -> dict[str, Any]:
             "eval_seconds": round(time.perf_counter() - t0, 1)}
 
 
+def register(path: str, doc: dict[str, Any]) -> None:
+    """Record the weights' sha256 in ``checkpoints/manifest.json`` (key ``clip``)."""
+    from genaudit.io.read import sha256_file
+    from reference_models.common import MANIFEST
+
+    with open(MANIFEST, encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    manifest.setdefault("clip", {})[NAME] = {
+        "file": os.path.basename(path), "arch": ARCH, "sha256": sha256_file(path),
+        "zero_shot_accuracy": round(doc["evaluation"]["zero_shot_accuracy"], 4),
+        "command": "python -m reference_models.train_clip " + " ".join(
+            f"--{k.replace('_', '-')} {doc['training'][k]}" for k in ("epochs", "batch_size", "lr", "seed")),
+    }
+    with open(MANIFEST, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2)
+        fh.write("\n")
+
+
+def card(doc: dict[str, Any]) -> str:
+    """The model card (Markdown) of the shipped CLIP."""
+    t, e = doc["training"], doc["evaluation"]
+    rows = "\n".join(f"| {c} | {a:.3f} |" for c, a in e["per_class"].items())
+    return f"""# {NAME}: the project's small CLIP
+
+- **Architecture**: open_clip config `{ARCH}` (src/genaudit/bias/configs/{ARCH}.json): ViT on 28×28
+  images with 4×4 patches (4 layers, width 96), text transformer (3 layers, width 128, context 16,
+  open_clip's tokenizer), 128-d joint space.
+- **Weights**: `checkpoints/{NAME}.safetensors`, float16, sha256 `{doc['sha256']}`.
+- **Training data**: the 60,000 Fashion-MNIST training images; each epoch every image gets a new
+  caption: one of {len(t['train_templates'])} templates, its class name or a synonym, and words computed
+  from its pixels (dark/light, patterned/plain, wide/tall; thresholds = training-set terciles:
+  tone {t['pixel_rules']['tone'][0]:.1f}/{t['pixel_rules']['tone'][1]:.1f},
+  texture {t['pixel_rules']['texture'][0]:.3f}/{t['pixel_rules']['texture'][1]:.3f},
+  aspect {t['pixel_rules']['aspect'][0]}/{t['pixel_rules']['aspect'][1]}). Random shifts of ≤ 2 px, horizontal flips.
+- **Training**: CLIP loss (identical captions in a batch count as positives), AdamW lr {t['lr']},
+  batch {t['batch_size']}, {t['epochs']} epochs ({t['steps']} steps), seed {t['seed']},
+  {t['train_seconds'] / 60:.1f} min on {t['threads']} CPU threads (`python -m reference_models.train_clip`).
+- **Evaluation**: zero-shot classification of the {e['n']:,} Fashion-MNIST **test** images with the
+  shipped `fashion-mnist` attribute set, whose prompt wordings never occur in training
+  ({', '.join(f'"{w}"' for w in e['eval_templates'])}): **accuracy {e['zero_shot_accuracy']:.3f}**.
+
+| class | zero-shot accuracy |
+|---|---|
+{rows}
+
+## Limits
+It knows garments in 28×28 greyscale images and nothing else: do not use it for people, photos or
+any other domain (bring a full CLIP with `--clip-model/--clip-checkpoint`). Its tone/texture/shape
+words follow the pixel rules above, not human judgement.
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10)
@@ -170,11 +249,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(HERE, "checkpoints", f"{NAME}.safetensors"))
     ap.add_argument("--evaluate-only", action="store_true")
+    ap.add_argument("--limit", type=int, help="train on the first N images only (smoke runs)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     meta_path = os.path.join(HERE, "cards", f"{NAME}.json")
     if not args.evaluate_only:
-        model, info = train(args.epochs, args.batch_size, args.lr, args.seed)
+        model, info = train(args.epochs, args.batch_size, args.lr, args.seed, limit=args.limit, checkpoint=args.out)
         sha = save(model, args.out, info)
         with open(meta_path, "w", encoding="utf-8") as fh:
             json.dump({"name": NAME, "arch": ARCH, "sha256": sha, "training": info}, fh, indent=2)
@@ -186,6 +266,12 @@ def main() -> None:
     with open(meta_path, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=2)
         fh.write("\n")
+    if os.path.abspath(args.out) == os.path.abspath(os.path.join(HERE, "checkpoints", f"{NAME}.safetensors")):
+        register(args.out, doc)
+        with open(os.path.join(HERE, "cards", f"{NAME}.md"), "w", encoding="utf-8") as fh:
+            fh.write(card(doc))
+    if os.path.exists(args.out + ".partial"):
+        os.remove(args.out + ".partial")
     print(json.dumps(doc["evaluation"], indent=2))
 
 
