@@ -217,7 +217,7 @@ class AuditConfig:
         """Read ``[tool.genaudit]`` from a pyproject.toml (missing table → defaults)."""
         p = os.fspath(path)
         # [tool.genaudit.release] belongs to release-check (genaudit.release_check), not to scans
-        table = {k: v for k, v in _read_table(p).items() if k not in CLI_SETTINGS and k != "release"}
+        table = {k: v for k, v in read_genaudit_table(p).items() if k not in CLI_SETTINGS and k != "release"}
         return cls.from_mapping(table, source=f"[tool.genaudit] in {p}", base=base)
 
     @classmethod
@@ -251,7 +251,8 @@ def _refuse_cli_setting(key: str) -> None:
                           " the Python API never prints")
 
 
-def _read_table(path: str) -> Mapping[str, Any]:
+def read_genaudit_table(path: str) -> Mapping[str, Any]:
+    """``[tool.genaudit]`` of a pyproject.toml (empty when absent); unreadable files are ConfigErrors."""
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
@@ -281,7 +282,7 @@ def read_cli_settings(config_file: str | os.PathLike[str] | None = None,
         path = os.path.join(os.fspath(cwd) if cwd is not None else os.getcwd(), "pyproject.toml")
         if not os.path.isfile(path):
             return dict(CLI_SETTINGS)
-    table = _read_table(path)
+    table = read_genaudit_table(path)
     out = dict(CLI_SETTINGS)
     for key in CLI_SETTINGS:
         if key in table:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -96,15 +95,10 @@ class ReleaseConfig:
 
     @classmethod
     def from_pyproject(cls, path: str | os.PathLike[str], **overrides: Any) -> ReleaseConfig:
+        from .config import read_genaudit_table
+
         p = os.fspath(path)
-        try:
-            with open(p, "rb") as fh:
-                doc = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"{p} does not exist (release-check reads [tool.genaudit.release] from it)") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p} is not valid TOML: {exc}") from None
-        table = doc.get("tool", {}).get("genaudit", {}).get(RELEASE_TABLE)
+        table = read_genaudit_table(p).get(RELEASE_TABLE)
         if not isinstance(table, Mapping):
             raise ConfigError(f"{p} has no [tool.genaudit.release] table: nothing to check")
         return cls.from_mapping({**table, **{k: v for k, v in overrides.items() if v is not None}},
