@@ -51,7 +51,7 @@ def zero_shot(embedder: Any, attr: Any, images: np.ndarray, labels: np.ndarray) 
     pred = ZeroShotLabeler(embedder, attr, abstain_below=0.0).label_embeddings(emb).group_index
     acc = pred == labels
     return {"mean": float(acc.mean()), "per_class": {CLASSES[c]: float(acc[labels == c].mean()) for c in range(10)},
-            "n": int(len(labels)), "prompts": sorted({p for g in attr.groups for p in g.prompts})}
+            "n": len(labels), "prompts": sorted({p for g in attr.groups for p in g.prompts})}
 
 
 def throughput(embedder: Any, images: np.ndarray, n_single: int) -> dict[str, float]:
@@ -80,7 +80,7 @@ def planted(index: np.ndarray, truth: np.ndarray, cal: ConfusionEstimate, attr: 
         cover = {"raw": [0, 0], "corrected": [0, 0]}
         for r in range(reps):
             rng = np.random.default_rng(1000 * m + r)
-            na = int(round(pa * n))
+            na = round(pa * n)
             pick = np.concatenate([rng.choice(pool_a, na, replace=False), rng.choice(pool_b, n - na, replace=False)])
             d = distribution(index[pick], attr.group_names, n_boot=n_boot, seed=r, calibration=cal)
             for key, dist in (("raw", d), ("corrected", d.corrected)):
@@ -101,12 +101,12 @@ def planted(index: np.ndarray, truth: np.ndarray, cal: ConfusionEstimate, attr: 
                 key = "70/30 vs 50/50" if pa == 0.7 else "50/50 vs 50/50"
                 flags[key][0] += int(flagged)
                 flags[key][1] += 1
-        out["mixtures"][f"{int(pa * 100)}/{int(round((1 - pa) * 100))}"] = {
+        out["mixtures"][f"{round(pa * 100)}/{round((1 - pa) * 100)}"] = {
             k: {pair[0]: v[0] / reps, pair[1]: v[1] / reps} for k, v in cover.items()}
     order = {k: float(np.mean(np.all(np.diff(tvs[:, :, j], axis=1) > 0, axis=1))) for j, k in
              enumerate(("raw", "corrected"))}
     out["tv_order_correct"] = order
-    out["mean_tv"] = {f"{int(pa * 100)}/{int(round((1 - pa) * 100))}": {"raw": float(tvs[:, m, 0].mean()),
+    out["mean_tv"] = {f"{round(pa * 100)}/{round((1 - pa) * 100)}": {"raw": float(tvs[:, m, 0].mean()),
                                                                        "corrected": float(tvs[:, m, 1].mean())}
                       for m, (pa, _) in enumerate(MIXTURES)}
     out["four_fifths_flag_rate"] = {k: v[0] / max(v[1], 1) for k, v in flags.items()}
