@@ -82,7 +82,7 @@ def test_bias_cli_recovers_a_planted_skew_per_condition(tmp_path: Path, run_cli:
             assert set(row) >= {"share", "ci_low", "ci_high", "n"}
         for g, share in want.items():
             assert groups[g]["ci_low"] - 0.05 <= share <= groups[g]["ci_high"] + 0.05, (cond, g, groups[g])
-    assert cls["overall"]["n"] == 200 and doc["n_images"] == 200
+    assert cls["overall"]["n"] == 170 and doc["n_images"] == 170  # 100 skewed + 35 + 35 even
     assert cls["selection"]["Bag"]["ratio"]["value"] < 0.8
     assert "Bag" in cls["four_fifths_violations"]
     assert doc["clip"]["sha256"] and doc["bootstrap"]["n_boot"] == 500
