@@ -36,22 +36,29 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(demo: Path) -> Any:
+def browser() -> Any:
+    """One headless Chromium for the module (playwright's sync API allows one running instance)."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)  # a fresh profile
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(demo: Path, browser: Any) -> Any:
     console: list[str] = []
     requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)  # a fresh profile
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-        pg.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-        pg.on("request", lambda req: requests.append(req.url))
-        pg.goto(demo.as_uri())
-        pg.wait_for_load_state("load")
-        pg.screenshot(path=str(demo.parent / "report.png"), full_page=True)
-        yield pg, console, requests
-        browser.close()
+    pg = browser.new_page(viewport={"width": 1280, "height": 900})
+    pg.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    pg.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    pg.on("request", lambda req: requests.append(req.url))
+    pg.goto(demo.as_uri())
+    pg.wait_for_load_state("load")
+    pg.screenshot(path=str(demo.parent / "report.png"), full_page=True)
+    yield pg, console, requests
+    pg.close()
 
 
 def _report(demo: Path) -> dict[str, Any]:
@@ -129,11 +136,9 @@ def test_verdict_table_sorts_filters_and_counts(demo: Path, page: Any) -> None:
     assert names_desc == sorted(names, reverse=True)
 
 
-def test_ten_thousand_files_stay_paginated_and_small(tmp_path: Path) -> None:
+def test_ten_thousand_files_stay_paginated_and_small(tmp_path: Path, browser: Any) -> None:
     """10,000 entries (no files on disk: no thumbnails): the verdict table shows 50 rows a page, the
     pager walks the pages, a filter narrows all 10,000, and the file stays a few MB."""
-    from playwright.sync_api import sync_playwright
-
     from genaudit.report.html import PAGE, HtmlFormatter
     from genaudit.results import CheckResult, ImageAudit, RunInfo, ScanReport, ScanSummary
 
@@ -149,20 +154,18 @@ def test_ten_thousand_files_stay_paginated_and_small(tmp_path: Path) -> None:
     path = tmp_path / "big.html"
     path.write_text(HtmlFormatter().format(report), encoding="utf-8")
     assert path.stat().st_size < 5_000_000
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)  # a fresh profile
-        pg = browser.new_page()
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(path.as_uri())
-        table = pg.locator("#verdict-table")
-        assert table.locator("tbody tr").count() == PAGE
-        assert f"page 1 / {10_000 // PAGE}" in table.locator(".pager").inner_text()
-        table.locator(".pager button", has_text="next").click()
-        assert f"page 2 / {10_000 // PAGE}" in table.locator(".pager").inner_text()
-        assert table.locator("tbody tr").count() == PAGE
-        table.locator("select").select_option("likely_generated")
-        assert table.locator(".muted").first.inner_text() == "1000 of 10000 rows"
-        assert pg.locator(".tile").count() == 300  # the gallery is capped
-        assert errors == []
-        browser.close()
+    pg = browser.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(path.as_uri())
+    table = pg.locator("#verdict-table")
+    assert table.locator("tbody tr").count() == PAGE
+    assert f"page 1 / {10_000 // PAGE}" in table.locator(".pager").inner_text()
+    table.locator(".pager button", has_text="next").click()
+    assert f"page 2 / {10_000 // PAGE}" in table.locator(".pager").inner_text()
+    assert table.locator("tbody tr").count() == PAGE
+    table.locator("select").select_option("likely_generated")
+    assert table.locator(".muted").first.inner_text() == "1000 of 10000 rows"
+    assert pg.locator(".tile").count() == 300  # the gallery is capped
+    assert errors == []
+    pg.close()
