@@ -11,7 +11,7 @@ function table(root){
   var select=null;
   if(spec.facet!=null){select=document.createElement("select");select.setAttribute("aria-label","only");
     var vals=[""].concat(Array.from(new Set(rows.map(function(r){return r[spec.facet];}))).sort());
-    vals.forEach(function(v){var o=document.createElement("option");o.value=v;o.textContent=v===""?"all "+cols[spec.facet]:v;select.appendChild(o);});
+    vals.forEach(function(v){var o=document.createElement("option");o.value=v;o.textContent=v===""?"any "+cols[spec.facet]:v;select.appendChild(o);});
     tools.appendChild(select);}
   var count=document.createElement("span");count.className="muted";tools.appendChild(count);
   var t=document.createElement("table");var thead=t.createTHead().insertRow();
