@@ -62,7 +62,7 @@ def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def train(epochs: int, batch_size: int, lr: float, seed: int, log: Any = print, limit: int | None = None,
-          checkpoint: str | None = None) -> tuple[Any, dict[str, Any]]:
+          checkpoint: str | None = None, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
     import open_clip
 
     from genaudit.bias.clip import register_configs
@@ -70,7 +70,7 @@ def train(epochs: int, batch_size: int, lr: float, seed: int, log: Any = print, 
     register_configs()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = open_clip.create_model(ARCH, pretrained=None)
+    model = open_clip.create_model(ARCH, pretrained=None).to(device)
     tokenizer = open_clip.get_tokenizer(ARCH)
     images, labels = load_fashion_mnist("train")
     rules = fit_rules(images)
@@ -103,17 +103,17 @@ def train(epochs: int, batch_size: int, lr: float, seed: int, log: Any = print, 
             texts = [caption(int(labels[i]), word_lists[i], rng) for i in idx]
             unique = sorted(set(texts))
             pos = {t: k for k, t in enumerate(unique)}
-            col = torch.tensor([pos[t] for t in texts])
-            x = to_input(augment(images[idx], rng))
+            col = torch.tensor([pos[t] for t in texts], device=device)
+            x = to_input(augment(images[idx], rng)).to(device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             img = model.encode_image(x, normalize=True)
-            txt = model.encode_text(tokenizer(unique), normalize=True)
+            txt = model.encode_text(tokenizer(unique).to(device), normalize=True)
             logits = model.logit_scale.exp() * img @ txt.T  # (B, U): image → unique captions
             loss_i = torch.nn.functional.cross_entropy(logits, col)
             # caption → images: every image with that caption is a positive
-            target = torch.zeros(len(unique), len(idx))
-            target[col, torch.arange(len(idx))] = 1.0
+            target = torch.zeros(len(unique), len(idx), device=device)
+            target[col, torch.arange(len(idx), device=device)] = 1.0
             target /= target.sum(dim=1, keepdim=True)
             loss_t = -(target * torch.log_softmax(logits.T, dim=1)).sum(dim=1).mean()
             loss = 0.5 * (loss_i + loss_t)
@@ -127,16 +127,17 @@ def train(epochs: int, batch_size: int, lr: float, seed: int, log: Any = print, 
             if b % 20 == 0:
                 log(f"epoch {epoch + 1}/{epochs} step {b}/{steps_per_epoch} loss {loss.item():.3f}"
                     f" ({time.perf_counter() - t0:.0f} s)")
-        acc = quick_zero_shot(model, tokenizer, test_images[probe], test_labels[probe])
+        acc = quick_zero_shot(model.cpu(), tokenizer, test_images[probe], test_labels[probe])
+        model.to(device)
         model.train()
         log(f"epoch {epoch + 1}: mean loss {running / steps_per_epoch:.4f}, zero-shot accuracy on 2,000 test images"
             f" {acc:.3f} ({time.perf_counter() - t0:.0f} s)")
         if checkpoint is not None:  # a crash later loses at most one epoch
             save(model, checkpoint + ".partial", {"epoch": epoch + 1})
-    model.eval()
+    model.eval().cpu()
     info = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "steps": step,
             "train_seconds": round(time.perf_counter() - t0, 1), "threads": torch.get_num_threads(),
-            "device": "cpu", "pixel_rules": {"tone": rules.tone, "texture": rules.texture, "aspect": rules.aspect},
+            "device": device, "pixel_rules": {"tone": rules.tone, "texture": rules.texture, "aspect": rules.aspect},
             "train_templates": list(TRAIN_TEMPLATES)}
     return model, info
 
@@ -224,7 +225,9 @@ def card(doc: dict[str, Any]) -> str:
   aspect {t['pixel_rules']['aspect'][0]}/{t['pixel_rules']['aspect'][1]}). Random shifts of ≤ 2 px, horizontal flips.
 - **Training**: CLIP loss (identical captions in a batch count as positives), AdamW lr {t['lr']},
   batch {t['batch_size']}, {t['epochs']} epochs ({t['steps']} steps), seed {t['seed']},
-  {t['train_seconds'] / 60:.1f} min on {t['threads']} CPU threads (`python -m reference_models.train_clip`).
+  {t['train_seconds'] / 60:.1f} min on {t['device']} ({t['threads']} CPU threads; other work shared the 2 cores
+  during the run) (`python -m reference_models.train_clip`). No GPU was lent for this run; with one,
+  `--device cuda` (the default when CUDA is available) trains the same model.
 - **Evaluation**: zero-shot classification of the {e['n']:,} Fashion-MNIST **test** images with the
   shipped `fashion-mnist` attribute set, whose prompt wordings never occur in training
   ({', '.join(f'"{w}"' for w in e['eval_templates'])}): **accuracy {e['zero_shot_accuracy']:.3f}**.
@@ -250,11 +253,14 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.join(HERE, "checkpoints", f"{NAME}.safetensors"))
     ap.add_argument("--evaluate-only", action="store_true")
     ap.add_argument("--limit", type=int, help="train on the first N images only (smoke runs)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu or cuda [cuda when available]")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     meta_path = os.path.join(HERE, "cards", f"{NAME}.json")
     if not args.evaluate_only:
-        model, info = train(args.epochs, args.batch_size, args.lr, args.seed, limit=args.limit, checkpoint=args.out)
+        model, info = train(args.epochs, args.batch_size, args.lr, args.seed, limit=args.limit, checkpoint=args.out,
+                            device=args.device)
         sha = save(model, args.out, info)
         with open(meta_path, "w", encoding="utf-8") as fh:
             json.dump({"name": NAME, "arch": ARCH, "sha256": sha, "training": info}, fh, indent=2)
