@@ -92,7 +92,9 @@ def planted(index: np.ndarray, truth: np.ndarray, cal: ConfusionEstimate, attr: 
         for r in range(reps):
             rng = np.random.default_rng(1000 * m + r)
             na = round(pa * n)
-            pick = np.concatenate([rng.choice(pool_a, na, replace=False), rng.choice(pool_b, n - na, replace=False)])
+            # drawn with replacement: the pool stands for the population (no finite-pool shrinkage
+            # of the variance, which would make any interval look better than it is)
+            pick = np.concatenate([rng.choice(pool_a, na), rng.choice(pool_b, n - na)])
             d = distribution(index[pick], attr.group_names, n_boot=n_boot, seed=r, calibration=cal)
             for key, dist in (("raw", d), ("corrected", d.corrected)):
                 assert dist is not None
@@ -102,8 +104,7 @@ def planted(index: np.ndarray, truth: np.ndarray, cal: ConfusionEstimate, attr: 
             tvs[r, m, 1] = disparity(d, target, corrected=True).total_variation.value
             if pa in (0.5, 0.7):
                 # two conditions: this mixture and an independent 50/50 draw
-                other = np.concatenate([rng.choice(pool_a, n // 2, replace=False),
-                                        rng.choice(pool_b, n - n // 2, replace=False)])
+                other = np.concatenate([rng.choice(pool_a, n // 2), rng.choice(pool_b, n - n // 2)])
                 cond = ["x"] * n + ["y"] * n
                 labels = Labels(attr.name, attr.group_names, np.concatenate([index[pick], index[other]]),
                                 np.empty((2 * n, len(attr.groups)), np.float32))

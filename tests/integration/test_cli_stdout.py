@@ -108,4 +108,5 @@ def test_summary_names_the_files_with_errors_and_findings(run_cli: CliRunner, tm
     assert all("generator_parameters" in f for f in findings)
     assert not any("fine.png" in line for line in lines)
     assert r.stdout.splitlines() == [f"report: {os.path.join('rep', 'report.json')}",
-                                     f"report: {os.path.join('rep', 'report.md')}"]
+                                     f"report: {os.path.join('rep', 'report.md')}",
+                                     f"report: {os.path.join('rep', 'report.html')}"]
