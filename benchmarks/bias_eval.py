@@ -10,7 +10,7 @@
    two-group attribute (the two classes' prompts from the shipped set: the design of the issue,
    "two attribute groups") and the full ten-class attribute (harder: eight groups with true share
    0). The confusion matrix is estimated on a calibration part (real: even-indexed test images;
-   GAN: seed 101) and the mixtures are drawn from a disjoint part (real: odd-indexed; GAN: seed
+   GAN: seed 101) and the mixtures are drawn (with replacement) from a disjoint part (real: odd-indexed; GAN: seed
    202), 100 seeded repetitions each.
    Reported: how often the 95% CI of each planted group's share holds the planted share (raw and
    confusion-corrected), how often total variation against 50/50 orders the four mixtures
