@@ -15,12 +15,22 @@ from .attributes import Attribute, AttributeSet, Group, load_attribute_set, pars
 from .audit import AttributeResult, BiasOptions, BiasReport, analyse, audit_bias, estimate_calibration
 from .clip import ClipEmbedder, EmbeddingCache, known_architectures, register_configs
 from .labels import ABSTAIN, Labels, ZeroShotLabeler
-from .metrics import ConfusionEstimate, Disparity, Distribution, Selection, disparity, distribution, selection, unmix
+from .metrics import (
+    ConfusionEstimate,
+    Disparity,
+    Distribution,
+    Selection,
+    disparity,
+    distribution,
+    selection,
+    unmix,
+    unmix_unconstrained,
+)
 
 __all__ = [
     "ABSTAIN", "Attribute", "AttributeResult", "AttributeSet", "BiasOptions", "BiasReport", "ClipEmbedder",
     "ConfusionEstimate", "Disparity", "Distribution", "EmbeddingCache", "Group", "Labels", "Selection",
     "ZeroShotLabeler", "analyse", "audit_bias", "disparity", "distribution", "estimate_calibration",
     "known_architectures", "load_attribute_set", "parse_attribute_set", "register_configs", "selection",
-    "shipped_sets", "unmix",
+    "shipped_sets", "unmix", "unmix_unconstrained",
 ]

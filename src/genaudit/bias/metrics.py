@@ -13,8 +13,10 @@ Confidence intervals are percentile bootstrap intervals (images resampled with r
 within each condition for the selection metrics). **Confusion correction**: with a labelled
 calibration sample, the classifier's confusion matrix ``C`` (true group → predicted group or
 abstain) is estimated, and the true distribution is the ``p`` on the simplex that best explains
-the observed one, ``Cᵀp ≈ p_obs`` (non-negative least squares); its bootstrap resamples the
-calibration sample too, so the interval carries the uncertainty of ``C``.
+the observed one, ``Cᵀp ≈ p_obs`` (non-negative least squares). Its interval is the percentile
+bootstrap of the unconstrained (adjusted-count) estimator, clipped to [0, 1] — the constrained one
+is biased for groups near 0 — and the bootstrap resamples the calibration sample too, so the
+interval carries the uncertainty of ``C``.
 
 >>> import numpy as np
 >>> d = distribution(np.array([0, 0, 1, -1]), ("a", "b"), n_boot=200, seed=0)
@@ -188,6 +190,22 @@ def unmix(observed: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return p / s if s > 0 else np.full(k, 1.0 / k)
 
 
+def unmix_unconstrained(observed: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """The least-squares ``p`` with Σp = 1 but no sign constraint (the adjusted-count estimator):
+    unbiased where :func:`unmix` is pulled away from the boundary, so its bootstrap gives the interval.
+
+    >>> m = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]])
+    >>> unmix_unconstrained(np.array([0.9 * 0.95 + 0.2 * 0.05, 0.1 * 0.95 + 0.8 * 0.05, 0.0]), m).round(6).tolist()
+    [0.95, 0.05]
+    """
+    k = matrix.shape[0]
+    w = 1e3
+    a = np.vstack([matrix.T, w * np.ones((1, k))])
+    b = np.append(observed / max(observed.sum(), 1e-12), w)
+    p, *_ = np.linalg.lstsq(a, b, rcond=None)
+    return np.asarray(p, dtype=np.float64)
+
+
 def _corrected(full: np.ndarray, boot_full: np.ndarray, cal: ConfusionEstimate, groups: tuple[str, ...],
                confidence: float, rng: np.random.Generator) -> Distribution:
     if cal.groups != groups:
@@ -200,8 +218,11 @@ def _corrected(full: np.ndarray, boot_full: np.ndarray, cal: ConfusionEstimate, 
     # (B, k, k + 1): each calibration row resampled with its own size; rows without data stay the identity
     mats = np.stack([rng.multinomial(r, cal.counts[i] / r, size=n_boot) / r if r
                      else np.broadcast_to(eye[i], (n_boot, k + 1)) for i, r in enumerate(rows)], axis=1)
-    reps = np.stack([unmix(boot_full[b], mats[b]) for b in range(n_boot)])
+    # the interval comes from the unconstrained estimator (no pull away from 0 for groups that are
+    # absent), clipped to [0, 1]; the point estimate is the constrained one, which lies inside it
+    reps = np.clip(np.stack([unmix_unconstrained(boot_full[b], mats[b]) for b in range(n_boot)]), 0.0, 1.0)
     lo, hi = _ci(reps, confidence)
+    lo, hi = np.minimum(lo, point), np.maximum(hi, point)
     n = int(full.sum())
     return Distribution(groups, np.round(point * n).astype(np.int64), 0, point, lo, hi, reps)
 
