@@ -171,6 +171,14 @@ class ConfusionEstimate:
                 "n": int(self.counts.sum()), "missing_groups": list(self.missing_groups)}
 
 
+def _system(observed: np.ndarray, matrix: np.ndarray, weight: float = 1e3) -> tuple[np.ndarray, np.ndarray]:
+    """``Cᵀ p = p_obs`` with a heavily weighted ``Σp = 1`` row appended: (A, b)."""
+    k = matrix.shape[0]
+    a = np.vstack([matrix.T, weight * np.ones((1, k))])
+    b = np.append(observed / max(observed.sum(), 1e-12), weight)
+    return a, b
+
+
 def unmix(observed: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """The distribution ``p`` (on the simplex) minimising ‖matrixᵀ p − observed‖ (NNLS with a
     heavily weighted sum-to-one row).
@@ -182,10 +190,7 @@ def unmix(observed: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     from scipy.optimize import nnls
 
     k = matrix.shape[0]
-    w = 1e3
-    a = np.vstack([matrix.T, w * np.ones((1, k))])
-    b = np.append(observed / max(observed.sum(), 1e-12), w)
-    p, _ = nnls(a, b)
+    p, _ = nnls(*_system(observed, matrix))
     s = p.sum()
     return p / s if s > 0 else np.full(k, 1.0 / k)
 
@@ -198,11 +203,7 @@ def unmix_unconstrained(observed: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     >>> unmix_unconstrained(np.array([0.9 * 0.95 + 0.2 * 0.05, 0.1 * 0.95 + 0.8 * 0.05, 0.0]), m).round(6).tolist()
     [0.95, 0.05]
     """
-    k = matrix.shape[0]
-    w = 1e3
-    a = np.vstack([matrix.T, w * np.ones((1, k))])
-    b = np.append(observed / max(observed.sum(), 1e-12), w)
-    p, *_ = np.linalg.lstsq(a, b, rcond=None)
+    p, *_ = np.linalg.lstsq(*_system(observed, matrix), rcond=None)
     return np.asarray(p, dtype=np.float64)
 
 
