@@ -28,7 +28,6 @@ error before anything is sampled. :func:`run_release_check` returns a :class:`Re
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -38,6 +37,8 @@ import numpy as np
 from .errors import ConfigError
 
 RELEASE_TABLE = "release"
+THRESHOLDS = ("max_memorization_rate", "min_watermark_tpr", "max_bias_disparity", "min_detector_auc")
+"""The numeric gates (each a share in [0, 1]); ``require_c2pa`` is the one boolean gate."""
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,11 @@ class ReleaseConfig:
         if self.require_c2pa and self.generator is not None and (self.signer_cert is None or self.signer_key is None):
             raise ConfigError("[tool.genaudit.release] require_c2pa with a generator needs signer_cert and signer_key"
                               " (the samples are signed as they are released)")
-        for name in ("max_memorization_rate", "min_watermark_tpr", "max_bias_disparity", "min_detector_auc"):
+        for name in THRESHOLDS:
             v = getattr(self, name)
             if v is not None and not 0 <= v <= 1:
                 raise ConfigError(f"[tool.genaudit.release] {name} must be between 0 and 1, got {v}")
-        if not any(getattr(self, g) is not None for g in ("max_memorization_rate", "min_watermark_tpr",
-                                                            "max_bias_disparity", "min_detector_auc")) \
-                and not self.require_c2pa:
+        if not self.require_c2pa and all(getattr(self, g) is None for g in THRESHOLDS):
             raise ConfigError("[tool.genaudit.release] sets no gate: give at least one of max_memorization_rate,"
                               " min_watermark_tpr, max_bias_disparity, min_detector_auc, require_c2pa")
 
@@ -254,8 +253,7 @@ def _release(gen: Any, cfg: ReleaseConfig, say: Callable[[str], None]) -> list[b
     signer = (SignerConfig.from_files(cfg.path(cfg.signer_cert) or "", cfg.path(cfg.signer_key) or "")
               if cfg.signer_cert and cfg.signer_key else None)
     say("releasing the samples (watermark, sign)")
-    with tempfile.TemporaryDirectory() as _:
-        items = wrap(gen, watermark_key=key, signer=signer, checks=(), size=256).sample(cfg.n, seed=cfg.seed)
+    items = wrap(gen, watermark_key=key, signer=signer, checks=(), size=256).sample(cfg.n, seed=cfg.seed)
     return [it.data for it in items]
 
 

@@ -128,3 +128,23 @@ def test_configuration_errors_exit_2(tmp_path: Path, table: str, message: str) -
     r = run_cli_once("release-check", cwd=tmp_path)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert shutil.which("git")
+
+
+def test_samples_folder_replaces_the_configured_generator(tmp_path: Path) -> None:
+    """``--samples DIR`` judges that folder even when the table names a generator: unsigned files
+    fail the C2PA gate (exit 1), and nothing is sampled."""
+    from genaudit.datasets import load_fashion_mnist
+    from genaudit.io import write_png
+    from tests.conftest import run_cli_once
+
+    images, _ = load_fashion_mnist("test")
+    (tmp_path / "release").mkdir()
+    for i in range(3):
+        write_png(str(tmp_path / "release" / f"s{i}.png"), images[i])
+    (tmp_path / "pyproject.toml").write_text('[tool.genaudit.release]\ngenerator = "gan-fmnist"\nrequire_c2pa = true\n'
+                                             'signer_cert = "c.pem"\nsigner_key = "k.pem"\n')
+    r = run_cli_once("release-check", "--samples", "release", "--json", "-q", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["source"].endswith("release") and doc["n"] == 3
+    assert doc["gates"][0]["name"] == "C2PA valid" and doc["gates"][0]["measured"] == 0.0

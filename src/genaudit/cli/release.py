@@ -25,11 +25,8 @@ def release_check_cmd(config: str, samples: str | None, n: int | None, seed: int
     detector AUC, C2PA validity — print a pass/fail table, and exit 0 when every gate passes, 1 otherwise."""
     from ..release_check import ReleaseConfig, run_release_check
 
-    overrides: dict[str, object] = {"n": n, "seed": seed}
-    if samples is not None:
-        overrides.update(samples=os.path.abspath(samples), generator=None)
-    cfg = ReleaseConfig.from_pyproject(config, **{k: v for k, v in overrides.items() if k != "generator"})
-    if samples is not None:
+    cfg = ReleaseConfig.from_pyproject(config, n=n, seed=seed)
+    if samples is not None:  # the folder replaces the table's generator (or samples)
         from dataclasses import replace
 
         cfg = replace(cfg, generator=None, samples=os.path.abspath(samples))
