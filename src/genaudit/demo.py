@@ -56,9 +56,8 @@ class DemoFiles:
         >>> DemoFiles("d/samples", (), "d/samples/generated", skipped="no models").audit_config("d/report").checks
         ('metadata', 'phash')
         """
-        formats = ("json", "md", "html")
         if not self.keys:
-            return AuditConfig(jobs=jobs, report_dir=report_dir, checks=("metadata", "phash"), formats=formats)
+            return AuditConfig(jobs=jobs, report_dir=report_dir, checks=("metadata", "phash"))
         checks: tuple[str, ...] = ("metadata", "phash", "watermark", "provenance", "detector", "bias")
         options: dict[str, dict[str, Any]] = {"watermark": {"key_file": self.keys["watermark"]},
                                               "provenance": {"trust_anchors": self.keys["root"]},
@@ -66,7 +65,7 @@ class DemoFiles:
         if self.index:
             checks += ("memorization",)
             options["memorization"] = {"index": self.index}
-        return AuditConfig(jobs=jobs, report_dir=report_dir, checks=checks, options=options, formats=formats)
+        return AuditConfig(jobs=jobs, report_dir=report_dir, checks=checks, options=options)
 
 
 def prepare_demo(out_dir: str) -> DemoFiles:

@@ -168,6 +168,14 @@ class ClipEmbedder:
             raise ConfigError(f"{path} is corrupted or was replaced: its sha256 does not match manifest.json")
         return cls(DEFAULT_ARCH, path, **kwargs)
 
+    @classmethod
+    def from_choice(cls, arch: str | None = None, checkpoint: str | None = None, **kwargs: Any) -> ClipEmbedder:
+        """What ``--clip-model/--clip-checkpoint`` (or the bias check's options) select: the shipped
+        CLIP when neither is given, else ``arch`` (default :data:`DEFAULT_ARCH`) with ``checkpoint``."""
+        if arch is None and checkpoint is None:
+            return cls.default(**kwargs)
+        return cls(arch or DEFAULT_ARCH, checkpoint, **kwargs)
+
     # -- embeddings ----------------------------------------------------------------------------
     def _images_to_tensor(self, images: Sequence[Any]) -> Any:
         import torch

@@ -59,17 +59,11 @@ class BiasCheck(Check):
         self.attribute_set = load_attribute_set(self.options.attributes)
         # the model is loaded now: a missing checkpoint or an unknown architecture is a
         # configuration error before any file is read, never a skip on every image
-        self._embedder: Any = self._make_embedder()
-        self._labelers: list[Any] = []
-
-    def _make_embedder(self) -> Any:
         from ..bias import ClipEmbedder
-        from ..bias.clip import DEFAULT_ARCH
 
         o = self.options
-        if o.clip_model is None and o.clip_checkpoint is None:
-            return ClipEmbedder.default(batch_size=o.batch_size)
-        return ClipEmbedder(o.clip_model or DEFAULT_ARCH, o.clip_checkpoint, batch_size=o.batch_size)
+        self._embedder: Any = ClipEmbedder.from_choice(o.clip_model, o.clip_checkpoint, batch_size=o.batch_size)
+        self._labelers: list[Any] = []
 
     def setup(self) -> None:
         from ..bias import ZeroShotLabeler
@@ -109,9 +103,10 @@ class BiasCheck(Check):
         self.ensure_setup()
         emb = self._embedder.embed([im.pil for im in images])
         per_attr = [(lab.attribute, lab.label_embeddings(emb)) for lab in self._labelers]
+        names = {a.name: lb.names() for a, lb in per_attr}
         out = []
         for i, image in enumerate(images):
-            labels = {a.name: lb.names()[i] for a, lb in per_attr}
+            labels = {a: n[i] for a, n in names.items()}
             data = {"attribute_set": self.attribute_set.name, "source": self.attribute_set.source,
                     "condition": self._condition(image), "labels": labels,
                     "p": {a.name: round(float(lb.probabilities[i].max()), 6) for a, lb in per_attr}}

@@ -37,16 +37,6 @@ def _load_folder(inputs: Sequence[str], how: str, table: dict[str, str] | None,
     return images, paths, conds, keys, labels
 
 
-def _embedder(clip_model: str | None, clip_checkpoint: str | None, cache: str | None) -> Any:
-    from ..bias import ClipEmbedder, EmbeddingCache
-    from ..bias.clip import DEFAULT_ARCH
-
-    c = EmbeddingCache(cache) if cache else None
-    if clip_model is None and clip_checkpoint is None:
-        return ClipEmbedder.default(cache=c)
-    return ClipEmbedder(clip_model or DEFAULT_ARCH, clip_checkpoint, cache=c)
-
-
 @click.command("bias")
 @click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("--attributes", "attributes", required=True, metavar="FILE|NAME",
@@ -97,7 +87,9 @@ def bias_cmd(inputs: tuple[str, ...], attributes: str, only: tuple[str, ...], cl
         raise ConfigError(str(exc)) from None
     if labels_csv:
         refuse_existing([labels_csv], False)
-    embedder = _embedder(clip_model, clip_checkpoint, cache)
+    from ..bias import ClipEmbedder, EmbeddingCache
+
+    embedder = ClipEmbedder.from_choice(clip_model, clip_checkpoint, cache=EmbeddingCache(cache) if cache else None)
     errors: list[dict[str, str]] = []
     ignored: list[str] = []
     if model:

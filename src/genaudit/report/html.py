@@ -240,10 +240,10 @@ class HtmlFormatter:
             best = (r.data.get("closest") or [{}])[0]
             rows.append([f.path, best.get("source"), json.dumps(best.get("hash_distance")), best.get("similarity"),
                          best.get("aligned")])
-        summary = report.summary.checks.get("memorization", {})
-        rate = summary.get("memorization_rate") or summary.get("memorized") or {}
-        return (f"<h2 id='memorization'>Memorization ({len(rows)} near-copies)</h2>"
-                + (f"<p>{_e(json.dumps(rate))}</p>" if rate else "")
+        rate = report.summary.checks.get("memorization", {}).get("memorization_rate") or {}
+        line = (f"<p>Memorization rate: {rate['memorized']} of {rate['audited']} images, 95% CI"
+                f" [{rate['ci95'][0]:.3f}, {rate['ci95'][1]:.3f}].</p>" if rate.get("audited") else "")
+        return (f"<h2 id='memorization'>Memorization ({len(rows)} near-copies)</h2>" + line
                 + tables.add("memorization-table", ["file", "training item", "hash distance", "similarity",
                                                     "aligned correlation"], rows))
 
