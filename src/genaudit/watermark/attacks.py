@@ -57,6 +57,66 @@ def resize(factor: float, back: bool = True) -> Attack:
     return run
 
 
+def resize_to(size: Callable[[int, int], tuple[int, int]]) -> Attack:
+    """Bicubic (antialiased) resize to ``size(w, h)`` = (new w, new h); the new size is kept."""
+    def run(a: np.ndarray, seed: int) -> np.ndarray:
+        from PIL import Image
+
+        h, w = a.shape[:2]
+        nw, nh = size(w, h)
+        return np.asarray(_pil(a).resize((max(1, nw), max(1, nh)), Image.Resampling.BICUBIC))
+    return run
+
+
+def scaled(fy: float, fx: float | None = None) -> Attack:
+    """Resize each side by its factor (``fx`` defaults to ``fy``) and keep the new size."""
+    return resize_to(lambda w, h: (round(w * (fy if fx is None else fx)), round(h * fy)))
+
+
+def long_side(n: int) -> Attack:
+    """Resize so that the longer side is ``n`` pixels (up or down), keeping the aspect ratio."""
+    return resize_to(lambda w, h: (round(w * n / max(w, h)), round(h * n / max(w, h))))
+
+
+def crop_box(fy: float, fx: float) -> Attack:
+    """Keep the centred ``fy`` of the height and ``fx`` of the width (no resize)."""
+    def run(a: np.ndarray, seed: int) -> np.ndarray:
+        h, w = a.shape[:2]
+        nh, nw = max(1, round(h * fy)), max(1, round(w * fx))
+        y0, x0 = (h - nh) // 2, (w - nw) // 2
+        return np.ascontiguousarray(a[y0:y0 + nh, x0:x0 + nw])
+    return run
+
+
+def crop_fit(fy: float, fx: float) -> Attack:
+    """Remove ``fy`` of the height and ``fx`` of the width (centred), then resize back to the
+    original size: what "crop to fit" does to a picture that must fill the same frame."""
+    def run(a: np.ndarray, seed: int) -> np.ndarray:
+        h, w = a.shape[:2]
+        return resize_to(lambda _w, _h: (w, h))(crop_box(1.0 - fy, 1.0 - fx)(a, seed), seed)
+    return run
+
+
+def fit_frame(aspect: float, width: float) -> Attack:
+    """Crop the centre to ``aspect`` (width / height) and resize to ``width`` × the original width."""
+    def run(a: np.ndarray, seed: int) -> np.ndarray:
+        h, w = a.shape[:2]
+        fy, fx = (min(1.0, w / aspect / h), 1.0) if w / h <= aspect else (1.0, min(1.0, h * aspect / w))
+        box = crop_box(fy, fx)(a, seed)
+        nw = round(w * width)
+        return resize_to(lambda _w, _h: (nw, round(nw / aspect)))(box, seed)
+    return run
+
+
+def sharpen(percent: int) -> Attack:
+    """A slight unsharp mask (radius 1 px), as feed pipelines apply after downscaling."""
+    def run(a: np.ndarray, seed: int) -> np.ndarray:
+        from PIL import ImageFilter
+
+        return np.asarray(_pil(a).filter(ImageFilter.UnsharpMask(radius=1, percent=percent, threshold=2)))
+    return run
+
+
 def center_crop(fraction: float) -> Attack:
     """Remove ``fraction`` of each side's length, keeping the centre (no resize)."""
     def run(a: np.ndarray, seed: int) -> np.ndarray:
@@ -127,6 +187,22 @@ ATTACKS: dict[str, Attack] = {
     "contrast_+20": contrast(1.2), "contrast_-20": contrast(0.8),
     "chain_crop10_jpeg75_resize0.75": chain(center_crop(0.10), jpeg(75), resize(0.75, back=False)),
 }
+"""The attacks of the first benchmarks. Their resizes restore the original size."""
+
+GEOMETRY_ATTACKS: dict[str, Attack] = {
+    **{f"scale_{f:g}": scaled(f) for f in (0.33, 0.5, 0.7, 0.9, 1.1, 1.5, 2.0)},
+    **{f"cropfit_{round(100 * f)}": crop_fit(f, f) for f in (0.05, 0.10, 0.25)},
+    "cropfit_w8": crop_fit(0.0, 0.08),  # 8% of the width cut, the rest stretched back: an aspect change
+    "aspect_0.8": scaled(0.8, 1.0),
+    "fit_16x9": fit_frame(16 / 9, 0.75),
+    "rotate3_scale0.8": chain(rotate(3.0), scaled(0.8)),
+    "social_1080": chain(long_side(1080), jpeg(80), sharpen(40)),
+    "social_half": chain(scaled(0.5), jpeg(80), sharpen(40)),
+}
+"""Edits that change the geometry and keep it: resizes that do not restore the size, crop to
+fit, aspect changes, rotation with scale, and two social-media chains (resize, JPEG 80, sharpen)."""
+
+ATTACKS.update(GEOMETRY_ATTACKS)
 
 
 def apply(name: str, pixels: np.ndarray, seed: int = 0) -> np.ndarray:

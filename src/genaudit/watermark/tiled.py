@@ -72,6 +72,10 @@ class TiledParams:
     """Stop trying further scales once a geometry scores this high."""
     comb_weight: float = 0.7
     geometry_penalty: float = 0.4
+    min_scale: float = 0.3
+    """Smallest magnification the lattice search looks for (a 512² image resized to 154²)."""
+    max_scale: float = 2.3
+    """Largest magnification the lattice search looks for (a 512² image resized to 1178²)."""
     min_size: int = 128
 
     def __post_init__(self) -> None:
@@ -293,9 +297,40 @@ def _rotations(thetas: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (n, 2, 2)
 
 
-def _sync_search(spec: _Spectrum, lay: Layout, params: TiledParams, scale: float,
-                 thetas: np.ndarray) -> tuple[float, float, tuple[float, float]]:
-    """Best (score, θ, translation) over ``thetas`` at ``scale``; sub-pixel translation.
+# A geometry is a 2×2 matrix T (rows and columns in (y, x) order): the watermark frequency k
+# (cycles per tile) appears in the examined image at T·k / period cycles per pixel. The untouched
+# image has T = I; a resize by s with a rotation θ has T = R(θ) / s; a resize by (sy, sx) has
+# T = diag(1/sy, 1/sx); a mirror flip has det T < 0.
+
+_SIGNED_PERMUTATIONS = np.array([[[a, 0], [0, b]] for a in (1, -1) for b in (1, -1)]
+                                + [[[0, a], [b, 0]] for a in (1, -1) for b in (1, -1)], dtype=np.float64)
+
+
+def _decompose(T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(scale, rotation in degrees, aspect log-ratio, mirrored) of each geometry in (n, 2, 2) ``T``.
+
+    ``scale`` is the image's linear magnification relative to the embedding (1 / sqrt|det T|),
+    ``rotation`` the angle of the nearest similarity (mirror removed first), ``aspect`` the log of
+    the ratio of the two singular values (0 for a uniform resize)."""
+    det = T[:, 0, 0] * T[:, 1, 1] - T[:, 0, 1] * T[:, 1, 0]
+    mirrored = det < 0
+    Tm = T.copy()
+    Tm[mirrored, :, 1] *= -1  # undo a mirror about the y axis before measuring the rotation
+    theta = np.degrees(np.arctan2(Tm[:, 1, 0] - Tm[:, 0, 1], Tm[:, 0, 0] + Tm[:, 1, 1]))
+    sv = np.linalg.svd(T, compute_uv=False)
+    return 1.0 / np.sqrt(np.abs(det) + 1e-300), theta, np.log(sv[:, 0] / np.maximum(sv[:, 1], 1e-300)), mirrored
+
+
+def _penalty(T: np.ndarray, params: TiledParams) -> np.ndarray:
+    """A small prior in favour of the geometries edits produce most: untouched first, then mild."""
+    scale, theta, aspect, mirrored = _decompose(T)
+    return params.geometry_penalty * (np.abs(theta) / 5.0 + np.abs(np.log(scale)) / math.log(1.5)
+                                      + aspect / math.log(1.5) + 2.0 * mirrored)
+
+
+def _sync_search(spec: _Spectrum, lay: Layout, params: TiledParams,
+                 T: np.ndarray) -> tuple[float, int, tuple[float, float]]:
+    """Best (score, index into ``T``, translation) over the geometries ``T`` (n, 2, 2).
 
     The score adds two kinds of evidence that never look at the check signs: the coherent
     correlation peak of the sync pattern (whose position is the translation) and the excess
@@ -303,41 +338,201 @@ def _sync_search(spec: _Spectrum, lay: Layout, params: TiledParams, scale: float
     from the untouched geometry, which is by far the most common case.
     """
     p = params.period
-    rot = _rotations(thetas)                                         # (n, 2, 2)
-    f_sync = np.einsum("nij,kj->nki", rot, lay.k_sync) / (scale * p)  # (n, K, 2)
-    g = spec.sample(f_sync)
-    a = np.zeros((len(thetas), p, p // 2 + 1), dtype=np.complex128)
+    f_sync = np.einsum("nij,kj->nki", T, lay.k_sync) / p  # (n, K, 2)
+    live = (np.abs(f_sync) < 0.5).all(axis=2)              # frequencies above Nyquist were lost or aliased
+    g = spec.sample(f_sync) * live
+    a = np.zeros((len(T), p, p // 2 + 1), dtype=np.complex128)
     a[:, lay.sync_idx[:, 0], lay.sync_idx[:, 1]] = g * np.conj(lay.sync_phase)[None, :]
     corr = np.fft.irfft2(a, s=(p, p))
-    flat = corr.reshape(len(thetas), -1)
+    flat = corr.reshape(len(T), -1)
     peak = flat.argmax(axis=1)
-    z_sync = (flat[np.arange(len(thetas)), peak] - flat.mean(axis=1)) / (flat.std(axis=1) + 1e-12)
-    f_rest = np.einsum("nij,kj->nki", rot, lay.k_rest) / (scale * p)
-    energy = (np.abs(spec.sample(f_rest)) ** 2).mean(axis=1)          # ≈ E|floor-normalised noise|² under H0
-    z_comb = (energy - spec.noise_power) / (spec.noise_power * np.sqrt(1.0 / len(lay.k_rest)) + 1e-12)
-    penalty = params.geometry_penalty * (np.abs(np.degrees(thetas)) / 5.0 + abs(math.log(scale)) / math.log(1.5))
-    score = z_sync + params.comb_weight * z_comb - penalty
+    z_sync = (flat[np.arange(len(T)), peak] - flat.mean(axis=1)) / (flat.std(axis=1) + 1e-12)
+    f_rest = np.einsum("nij,kj->nki", T, lay.k_rest) / p
+    live_rest = (np.abs(f_rest) < 0.5).all(axis=2)
+    n_rest = np.maximum(live_rest.sum(axis=1), 1)
+    energy = ((np.abs(spec.sample(f_rest)) ** 2) * live_rest).sum(axis=1) / n_rest  # ≈ noise power under H0
+    z_comb = (energy - spec.noise_power) / (spec.noise_power * np.sqrt(1.0 / n_rest) + 1e-12)
+    score = z_sync + params.comb_weight * z_comb - _penalty(T, params)
     best = int(score.argmax())
     ty, tx = divmod(int(peak[best]), p)
     c = corr[best]
-
-    def vertex(m1: float, c0: float, p1: float) -> float:  # parabola through three samples
-        d = m1 - 2 * c0 + p1
-        return 0.0 if d >= 0 else float(np.clip(0.5 * (m1 - p1) / d, -0.5, 0.5))
-
-    fy = vertex(c[(ty - 1) % p, tx], c[ty, tx], c[(ty + 1) % p, tx])
-    fx = vertex(c[ty, (tx - 1) % p], c[ty, tx], c[ty, (tx + 1) % p])
-    return float(score[best]), float(thetas[best]), (ty + fy, tx + fx)
+    fy = _vertex(c[(ty - 1) % p, tx], c[ty, tx], c[(ty + 1) % p, tx])
+    fx = _vertex(c[ty, (tx - 1) % p], c[ty, tx], c[ty, (tx + 1) % p])
+    return float(score[best]), best, (ty + fy, tx + fx)
 
 
-def _readout(spec: _Spectrum, k: np.ndarray, phase: np.ndarray, theta: float, scale: float,
-             t: tuple[float, float], period: int) -> np.ndarray:
-    rot = _rotations(np.array([theta]))[0]
-    f = (k @ rot.T) / (scale * period)
-    on_grid = theta == 0.0 and scale == 1.0  # the padded FFT holds these frequencies exactly
+def _vertex(m1: float, c0: float, p1: float) -> float:
+    """Offset of the vertex of the parabola through three equally spaced samples, in [-0.5, 0.5]."""
+    d = m1 - 2 * c0 + p1
+    return 0.0 if d >= 0 else float(np.clip(0.5 * (m1 - p1) / d, -0.5, 0.5))
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry from the period lattice
+# --------------------------------------------------------------------------------------------
+
+def _autocorrelation(spec: _Spectrum, params: TiledParams) -> np.ndarray:
+    """Autocorrelation of the whitened image, restricted to the band the watermark can occupy at
+    any supported scale, centred (lag 0 at the middle) and scaled to unit noise deviation.
+
+    A tile-periodic pattern seen through any affine map is periodic on the mapped lattice, so its
+    autocorrelation peaks at every lattice vector; the image's own (whitened) autocorrelation
+    is concentrated near lag 0. Every other padded bin of the spectrum is the spectrum of the
+    image folded to the padded half size: enough for lags up to half the image."""
+    import scipy.fft as sfft
+
+    from scipy import ndimage
+
+    # Whiten with a floor so wide that no single watermark peak raises it (the matched-filter
+    # floor of :class:`_Spectrum` dips around each peak, which would bias short lags).
+    mag = np.abs(spec.G[::2, ::2] * spec.floor[::2, ::2])
+    P = (mag / (ndimage.uniform_filter(mag, 15, mode="wrap") + 1e-12)) ** 2
+    H, W = spec.mh // 2, spec.mw // 2
+    fy = np.fft.fftfreq(H)[:, None]
+    fx = np.fft.rfftfreq(W)[None, :]
+    r = np.hypot(fy, fx)
+    lo = params.band[0] / (params.period * params.max_scale)
+    band = (r >= lo) & (r <= 0.5)
+    P = np.where(band, P - P[band].mean(), 0.0)
+    ac = np.fft.fftshift(sfft.irfft2(P, s=(H, W)))
+    cy, cx = H // 2, W // 2
+    ring = np.ones_like(ac, dtype=bool)
+    ring[cy - 3:cy + 4, cx - 3:cx + 4] = False
+    return ac / (ac[ring].std() + 1e-12)
+
+
+def _lattice_bases(spec: _Spectrum, params: TiledParams, top: int = 8) -> list[np.ndarray]:
+    """Candidate period lattices (2×2, columns are the two basis vectors in pixels, (y, x))
+    estimated from the autocorrelation peaks, best first; refined by least squares over every
+    visible lattice point."""
+    from scipy import ndimage
+
+    ac = _autocorrelation(spec, params)
+    H, W = ac.shape
+    cy, cx = H // 2, W // 2
+    ly = np.arange(H)[:, None] - cy
+    lx = np.arange(W)[None, :] - cx
+    dist = np.hypot(ly, lx)
+    p = params.period
+    r_min = 0.9 * p * params.min_scale
+    r_max = min(1.25 * p * params.max_scale, 0.5 * min(spec.h, spec.w))
+    if r_max <= r_min:
+        return []
+    half = (ly > 0) | ((ly == 0) & (lx > 0))
+    region = half & (dist >= r_min) & (dist <= r_max)
+    peaks = region & (ac == ndimage.maximum_filter(ac, size=5, mode="wrap")) & (ac > 4.0)
+    pys, pxs = np.nonzero(peaks)
+    order = np.argsort(ac[pys, pxs])[::-1][:top]
+    vecs = [np.array([pys[i] - cy, pxs[i] - cx], dtype=np.float64) for i in order]
+    bases: list[tuple[float, np.ndarray]] = []
+    seen: set[tuple[int, ...]] = set()
+    r_comb = 0.5 * min(spec.h, spec.w)
+    for i in range(len(vecs)):
+        for j in range(i + 1, len(vecs)):
+            a, b = vecs[i], vecs[j]
+            cross = a[0] * b[1] - a[1] * b[0]
+            if abs(cross) < 0.5 * np.linalg.norm(a) * np.linalg.norm(b):
+                continue
+            V = _reduce(np.stack([a, b], axis=1))
+            if abs(np.linalg.det(V)) < r_min ** 2:
+                continue
+            sig = tuple(np.rint(np.sort(np.abs(V).ravel())).astype(int))
+            if sig in seen:
+                continue
+            seen.add(sig)
+            V = _refine_lattice(ac, V, r_comb)
+            bases.append((_comb_z(ac, V, r_comb), V))
+    bases.sort(key=lambda t: -t[0])
+    return [V for z, V in bases[:2] if z > 6.0]
+
+
+def _reduce(V: np.ndarray) -> np.ndarray:
+    """Lagrange–Gauss reduction: the two shortest vectors spanning the same lattice."""
+    a, b = V[:, 0].copy(), V[:, 1].copy()
+    if a @ a > b @ b:
+        a, b = b, a
+    for _ in range(32):
+        mu = round(float(a @ b) / float(a @ a))
+        b = b - mu * a
+        if b @ b >= a @ a:
+            break
+        a, b = b, a
+    return np.stack([a, b], axis=1)
+
+
+def _lattice_points(V: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """Integer coefficients n ≠ 0 (one of each ±n) and lags V·n with |V·n| <= r."""
+    m = int(r / min(np.linalg.norm(V[:, 0]), np.linalg.norm(V[:, 1])) * 1.5) + 1
+    n1, n2 = np.meshgrid(np.arange(-m, m + 1), np.arange(0, m + 1), indexing="ij")
+    n = np.stack([n1.ravel(), n2.ravel()], axis=1).astype(np.float64)
+    n = n[(n[:, 1] > 0) | ((n[:, 1] == 0) & (n[:, 0] > 0))]
+    lags = n @ V.T
+    keep = np.hypot(lags[:, 0], lags[:, 1]) <= r
+    return n[keep], lags[keep]
+
+
+def _comb_z(ac: np.ndarray, V: np.ndarray, r: float) -> float:
+    """Sum of the (unit-noise) autocorrelation over the lattice points, over sqrt(count): a
+    z-score that the true lattice beats both its sub-lattices and its refinements."""
+    _, lags = _lattice_points(V, r)
+    if len(lags) == 0:
+        return 0.0
+    cy, cx = ac.shape[0] // 2, ac.shape[1] // 2
+    iy = np.clip(np.rint(lags[:, 0]).astype(int) + cy, 0, ac.shape[0] - 1)
+    ix = np.clip(np.rint(lags[:, 1]).astype(int) + cx, 0, ac.shape[1] - 1)
+    return float(ac[iy, ix].sum() / math.sqrt(len(lags)))
+
+
+def _refine_lattice(ac: np.ndarray, V: np.ndarray, r: float) -> np.ndarray:
+    """Least-squares fit of the basis to the sub-pixel peaks found near each predicted lattice point."""
+    cy, cx = ac.shape[0] // 2, ac.shape[1] // 2
+    Hh, Wh = ac.shape
+    for _ in range(2):
+        n, lags = _lattice_points(V, r)
+        rows, targets, weights = [], [], []
+        for nn, lag in zip(n, lags, strict=True):
+            y0, x0 = int(round(lag[0])) + cy, int(round(lag[1])) + cx
+            if not (2 <= y0 < Hh - 2 and 2 <= x0 < Wh - 2):
+                continue
+            win = ac[y0 - 1:y0 + 2, x0 - 1:x0 + 2]
+            dy, dx = divmod(int(win.argmax()), 3)
+            y1, x1 = y0 + dy - 1, x0 + dx - 1
+            v = ac[y1, x1]
+            if v < 3.0:
+                continue
+            oy = _vertex(ac[y1 - 1, x1], v, ac[y1 + 1, x1])
+            ox = _vertex(ac[y1, x1 - 1], v, ac[y1, x1 + 1])
+            rows.append(nn)
+            targets.append([y1 - cy + oy, x1 - cx + ox])
+            weights.append(v)
+        N = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+        if len(rows) < 3 or np.linalg.matrix_rank(N) < 2:
+            break
+        L = np.asarray(targets)
+        sw = np.sqrt(np.asarray(weights))[:, None]
+        sol, *_ = np.linalg.lstsq(N * sw, L * sw, rcond=None)  # L ≈ N · Vᵀ
+        if not np.all(np.isfinite(sol)) or np.abs(sol.T - V).max() > 0.1 * np.abs(V).max():
+            break  # the peaks did not follow this lattice: keep the estimate from the two vectors
+        V = sol.T
+    return V
+
+
+def _geometries_from_lattice(V: np.ndarray, period: int) -> np.ndarray:
+    """The eight geometries T whose period lattice is V (one per symmetry of the square tile)."""
+    inv_t = np.linalg.inv(V).T
+    return np.stack([period * inv_t @ Wm.T for Wm in _SIGNED_PERMUTATIONS])
+
+
+def _readout(spec: _Spectrum, k: np.ndarray, phase: np.ndarray, T: np.ndarray, t: tuple[float, float],
+             period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Phase-corrected real parts at the frequencies ``k`` under geometry ``T`` and translation
+    ``t``, and which of them are below Nyquist in the examined image (the others were lost)."""
+    f = (k @ T.T) / period
+    live = (np.abs(f) < 0.5).all(axis=1)
+    on_grid = bool(np.array_equal(T, np.eye(2)))  # the padded FFT holds these frequencies exactly
     g = spec.sample(f) if on_grid else spec.exact(f)
     shift = np.exp(2j * np.pi * (k @ np.asarray(t, dtype=np.float64)) / period)
-    return np.real(g * np.conj(phase) * shift)
+    return np.real(g * np.conj(phase) * shift), live
 
 
 @dataclass(frozen=True)
@@ -351,45 +546,84 @@ class TiledDetection:
     scale: float
     translation: tuple[float, float]
     hypotheses: int
+    geometry: tuple[tuple[float, float], tuple[float, float]] = ((1.0, 0.0), (0.0, 1.0))
+    aspect: float = 1.0
+    mirrored: bool = False
+    source: str = "identity"
+    checks_used: int = 0
 
     def details(self) -> dict[str, Any]:
-        return {"sync_z": round(self.sync_z, 2), "rotation_deg": round(self.rotation_deg, 3), "scale": self.scale,
+        return {"sync_z": round(self.sync_z, 2), "rotation_deg": round(self.rotation_deg, 3),
+                "scale": round(self.scale, 4), "aspect": round(self.aspect, 4), "mirrored": self.mirrored,
+                "geometry": [[round(v, 5) for v in row] for row in self.geometry], "geometry_source": self.source,
                 "translation": [round(v, 2) for v in self.translation], "hypotheses": self.hypotheses,
-                "payload_bit_errors_corrected": self.payload_errors}
+                "checks_used": self.checks_used, "payload_bit_errors_corrected": self.payload_errors}
 
 
-def detect(pixels: np.ndarray, key: WatermarkKey, params: TiledParams) -> TiledDetection:
-    """Search the geometry, read the check and payload frequencies, test."""
-    lay = layout(key, params)
-    spec = _Spectrum(pixels, params.period)
+def _grid(params: TiledParams, spec: _Spectrum) -> list[np.ndarray]:
+    """The fallback search: rotations × the listed scales, one (n, 2, 2) stack per scale."""
     step = math.radians(params.rotation_step)
     n_steps = round(params.max_rotation / params.rotation_step)
-    thetas = np.arange(-n_steps, n_steps + 1) * step
-    best: tuple[float, float, float, tuple[float, float]] = (-math.inf, 0.0, 1.0, (0.0, 0.0))
-    hypotheses = 0
+    rot = _rotations(np.arange(-n_steps, n_steps + 1) * step)
+    out = []
     for scale in params.scales:
         if scale * params.period > min(spec.h, spec.w) * 1.01 or params.band[1] / (scale * params.period) >= 0.5:
             continue  # the pattern would not fit, or its frequencies would alias
-        z, theta, t = _sync_search(spec, lay, params, scale, thetas)
-        hypotheses += len(thetas)
+        out.append(rot / scale)
+    return out
+
+
+def detect(pixels: np.ndarray, key: WatermarkKey, params: TiledParams) -> TiledDetection:
+    """Recover the geometry, read the check and payload frequencies, test.
+
+    Geometry hypotheses come from the period lattice in the autocorrelation (any resize, aspect
+    change, rotation, shear or mirror, continuous) and, when that finds nothing convincing, from
+    a grid of rotations × listed scales. Every hypothesis is scored without the check signs, so
+    the signed-rank test on the check frequencies stays exact however many were tried.
+    """
+    lay = layout(key, params)
+    spec = _Spectrum(pixels, params.period)
+    stacks: list[tuple[str, np.ndarray]] = [("identity", np.eye(2)[None])]
+    stacks += [("lattice", _geometries_from_lattice(V, params.period)) for V in _lattice_bases(spec, params)]
+    best: tuple[float, np.ndarray, tuple[float, float], str] = (-math.inf, np.eye(2), (0.0, 0.0), "identity")
+    hypotheses = 0
+
+    def consider(source: str, T: np.ndarray) -> None:
+        nonlocal best, hypotheses
+        z, i, t = _sync_search(spec, lay, params, T)
+        hypotheses += len(T)
         if z > best[0]:
-            best = (z, theta, scale, t)
-        if best[0] >= params.confident_sync_z:
-            break
-    z, theta, scale, _ = best
-    # Refine the angle around the best coarse one, then take the translation there.
-    fine = theta + np.linspace(-step, step, 11)
-    z, theta, t = _sync_search(spec, lay, params, scale, fine)
+            best = (z, T[i], t, source)
+
+    for source, T in stacks:
+        consider(source, T)
+    if best[0] < params.confident_sync_z:
+        for T in _grid(params, spec):
+            consider("grid", T)
+            if best[0] >= params.confident_sync_z:
+                break
+    z, T, t, source = best
+    # Refine around the best geometry: small rotations and per-axis scale changes.
+    d = np.radians(params.rotation_step)
+    fine = [T @ _rotations(np.array([a]))[0] @ np.diag([sy, sx])
+            for a in (-d, -d / 2, 0.0, d / 2, d) for sy in (0.996, 1.0, 1.004) for sx in (0.996, 1.0, 1.004)]
+    z2, i, t2 = _sync_search(spec, lay, params, np.stack(fine))
     hypotheses += len(fine)
-    checks = _readout(spec, lay.k_check, lay.check_phase, theta, scale, t, params.period) * lay.check_sign
+    if z2 > z:
+        z, T, t = z2, fine[i], t2
+    checks, live = _readout(spec, lay.k_check, lay.check_phase, T, t, params.period)
+    checks = (checks * lay.check_sign)[live]
     p_value = signed_rank_pvalue(checks)
-    bit_accuracy = float(np.mean(checks > 0))
-    code_vals = _readout(spec, lay.k_payload, lay.payload_phase, theta, scale, t, params.period)
+    bit_accuracy = float(np.mean(checks > 0)) if len(checks) else 0.5
+    code_vals, _ = _readout(spec, lay.k_payload, lay.payload_phase, T, t, params.period)
     code_bits = [int(b) for b in (code_vals > 0).astype(np.int64) ^ lay.scramble]
     payload, n_err = PayloadCode(params.code_t, params.code_m).decode(code_bits)
+    scale, theta, aspect, mirrored = _decompose(T[None])
     return TiledDetection(p_value=p_value, bit_accuracy=bit_accuracy, payload=payload, payload_errors=n_err,
-                          sync_z=z, rotation_deg=math.degrees(theta), scale=scale, translation=t,
-                          hypotheses=hypotheses)
+                          sync_z=z, rotation_deg=float(theta[0]), scale=float(scale[0]), translation=t,
+                          hypotheses=hypotheses, geometry=(tuple(T[0]), tuple(T[1])),  # type: ignore[arg-type]
+                          aspect=float(np.exp(aspect[0])), mirrored=bool(mirrored[0]), source=source,
+                          checks_used=int(len(checks)))
 
 
 __all__ = ["PAYLOAD_BITS", "TiledDetection", "TiledParams", "detect", "embed", "layout", "tile"]
