@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from genaudit import watermark as wm
-from genaudit.watermark import attacks
+from genaudit.watermark import attacks, tiled
 from genaudit.watermark.stats import binomial_pvalue, binomial_threshold, signed_rank_pvalue
 from tests.conftest import CliRunner
 from tests.corpus import photo
@@ -127,6 +127,65 @@ def test_survives_attacks_at_512(attack: str) -> None:
     r = wm.verify(attacks.apply(attack, marked, seed=1), KEY)
     assert r.detected, r
     assert r.payload == "0badf00d"
+
+
+@pytest.mark.parametrize("attack", list(attacks.GEOMETRY_ATTACKS))
+def test_survives_geometry_attacks_at_512(attack: str) -> None:
+    """Resizes that keep their new size, crop to fit, aspect changes, rotation with scale and the
+    social-media chains: the geometry is recovered, not guessed from a list."""
+    img = natural(512, seed=23)
+    marked = wm.embed(img, KEY, payload="0badf00d")
+    attacked = attacks.apply(attack, marked, seed=2)
+    r = wm.verify(attacked, KEY)
+    assert r.detected, (attack, r.p_value, r.details)
+    if min(attacked.shape[:2]) >= 384:  # reading 95 code bits needs more pixels than detecting
+        assert r.payload == "0badf00d"
+
+
+def _resize(a: np.ndarray, w: int, h: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.BICUBIC))
+
+
+@pytest.mark.parametrize(("size", "expect_t"), [
+    ((445, 512), ((1.0, 0.0), (0.0, 512 / 445))),     # width ×0.87, height kept: an aspect change
+    ((333, 333), ((512 / 333, 0.0), (0.0, 512 / 333))),  # a thumbnail at 0.65, off every listed scale
+    ((700, 600), ((512 / 600, 0.0), (0.0, 512 / 700))),  # enlarged, differently on each axis
+])
+def test_recovered_geometry_is_the_applied_one(size: tuple[int, int],
+                                               expect_t: tuple[tuple[float, float], ...]) -> None:
+    marked = wm.embed(natural(512, seed=31), KEY)
+    r = wm.verify(_resize(marked, *size), KEY)
+    assert r.detected
+    got = np.asarray(r.details["geometry"])  # frequency map T (y, x): k cycles/tile -> T·k / 64 cycles/px
+    assert np.allclose(got, np.asarray(expect_t), atol=0.004), got
+    assert r.details["geometry_source"] == "lattice" and not r.details["mirrored"]
+
+
+def test_mirror_and_quarter_turn_are_found() -> None:
+    marked = wm.embed(natural(512, seed=32), KEY, payload=77)
+    flipped = wm.verify(np.ascontiguousarray(marked[:, ::-1]), KEY)
+    assert flipped.detected and flipped.details["mirrored"] and flipped.payload == f"{77:08x}"
+    turned = wm.verify(np.ascontiguousarray(np.rot90(_resize(marked, 400, 400))), KEY)
+    assert turned.detected and abs(abs(turned.details["rotation_deg"]) - 90) < 0.5
+    assert not turned.details["mirrored"]
+
+
+def test_geometry_search_keeps_the_test_exact() -> None:
+    """Images marked with another key, then resized and cropped: the lattice stage finds a
+    perfectly good period lattice, yet the check signs of *this* key stay fair coins, so the
+    p-values must look uniform (no small ones, median near 1/2)."""
+    ps = []
+    for seed in range(24):
+        marked = wm.embed(natural(320, seed=100 + seed), OTHER)
+        attack = ("scale_0.7", "cropfit_10", "aspect_0.8", "scale_1.5")[seed % 4]
+        attacked = attacks.apply(attack, marked, seed=seed)
+        assert tiled._lattice_bases(tiled._Spectrum(attacked, 64), wm.TiledParams())  # the other key's lattice
+        r = wm.verify(attacked, KEY)
+        assert r.status == "ok"
+        ps.append(r.p_value)
+    p = np.asarray(ps, dtype=float)
+    assert p.min() > 1e-4, p.min()
+    assert 0.25 < float(np.median(p)) < 0.75, np.median(p)
 
 
 def test_wrapped_method_round_trip() -> None:

@@ -76,6 +76,9 @@ class TiledParams:
     """Smallest magnification the lattice search looks for (a 512² image resized to 154²)."""
     max_scale: float = 2.3
     """Largest magnification the lattice search looks for (a 512² image resized to 1178²)."""
+    fine_scale_below: int = 400
+    """Images whose shorter side is below this also get a fine sweep of resizes when the lattice
+    finds nothing convincing (on small images its peaks are faint)."""
     min_size: int = 128
 
     def __post_init__(self) -> None:
@@ -233,12 +236,22 @@ def embed(pixels: np.ndarray, key: WatermarkKey, payload: int | None, params: Ti
 def _whitened_luma(pixels: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
-    y = pixels.astype(np.float64)
+    y = pixels.astype(np.float32)
     if y.ndim == 3:
-        y = y[:, :, :3] @ LUMA
+        y = y[:, :, :3] @ LUMA.astype(np.float32)
     y = y - ndimage.uniform_filter(y, 9, mode="reflect")
     energy = np.maximum(ndimage.uniform_filter(y * y, 33, mode="reflect"), 0.0)
     return y / (np.sqrt(energy) + 2.0)
+
+
+def _phasors(n: int, f: np.ndarray) -> np.ndarray:
+    """exp(-2πi·j·f) for j = 0..n-1 (rows) and each frequency f (columns), complex64, from a
+    coarse and a fine table (n = 32a + b) instead of n·K complex exponentials."""
+    a = np.arange(-(-n // 32))[:, None, None] * 32
+    b = np.arange(32)[None, :, None]
+    coarse = np.exp(-2j * np.pi * a * f[None, None, :])
+    fine = np.exp(-2j * np.pi * b * f[None, None, :])
+    return (coarse * fine).reshape(-1, len(f))[:n].astype(np.complex64)
 
 
 class _Spectrum:
@@ -276,6 +289,12 @@ class _Spectrum:
     def _centre(self, f: np.ndarray) -> np.ndarray:
         return np.exp(2j * np.pi * (f[..., 0] * (self.h / 2) + f[..., 1] * (self.w / 2)))
 
+    def power(self, f: np.ndarray) -> np.ndarray:
+        """|spectrum|² at frequencies ``f`` (nearest padded bin), divided by the noise floor²."""
+        iy, ix, _ = self._bins(f)
+        v = self.G[iy, ix]
+        return v.real ** 2 + v.imag ** 2
+
     def sample(self, f: np.ndarray) -> np.ndarray:
         """Spectrum at frequencies ``f`` (..., 2) = (fy, fx) cycles/pixel (nearest padded bin),
         origin at the image centre, divided by the noise floor."""
@@ -285,9 +304,11 @@ class _Spectrum:
 
     def exact(self, f: np.ndarray) -> np.ndarray:
         """Like :meth:`sample` but evaluated exactly at ``f`` (a direct, separable DFT) for (K, 2) ``f``."""
-        ey = np.exp(-2j * np.pi * np.outer(np.arange(self.h), f[:, 0]))   # (h, K)
-        ex = np.exp(-2j * np.pi * np.outer(np.arange(self.w), f[:, 1]))   # (w, K)
-        v = np.einsum("hk,hk->k", ey, self.y @ ex)
+        ey = _phasors(self.h, f[:, 0])   # (h, K)
+        ex = _phasors(self.w, f[:, 1])   # (w, K)
+        # y · ex as two real single-precision products (y is real): half the work of a complex one
+        yx = (self.y @ np.ascontiguousarray(ex.real)) + 1j * (self.y @ np.ascontiguousarray(ex.imag))
+        v = np.einsum("hk,hk->k", ey, yx)
         iy, ix, _ = self._bins(f)
         return v / self.floor[iy, ix] * self._centre(f)
 
@@ -324,41 +345,61 @@ def _decompose(T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 def _penalty(T: np.ndarray, params: TiledParams) -> np.ndarray:
     """A small prior in favour of the geometries edits produce most: untouched first, then mild."""
     scale, theta, aspect, mirrored = _decompose(T)
-    return params.geometry_penalty * (np.abs(theta) / 5.0 + np.abs(np.log(scale)) / math.log(1.5)
-                                      + aspect / math.log(1.5) + 2.0 * mirrored)
+    quarter = np.rint(theta / 90.0)  # EXIF-style quarter turns are ordinary: a fixed cost, not 18 per degree
+    return params.geometry_penalty * (np.abs(theta - 90.0 * quarter) / 5.0 + (quarter != 0)
+                                      + np.abs(np.log(scale)) / math.log(1.5) + aspect / math.log(1.5)
+                                      + 2.0 * mirrored)
 
 
-def _sync_search(spec: _Spectrum, lay: Layout, params: TiledParams,
-                 T: np.ndarray) -> tuple[float, int, tuple[float, float]]:
+def _mapped(T: np.ndarray, k: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies T·k / period (n, K, 2) for geometries (n, 2, 2), and which are below Nyquist."""
+    f = np.matmul(k[None, :, :], np.swapaxes(T, 1, 2)) / period
+    return f, np.maximum(np.abs(f[..., 0]), np.abs(f[..., 1])) < 0.5
+
+
+def _energy_z(spec: _Spectrum, k: np.ndarray, T: np.ndarray, period: int) -> np.ndarray:
+    """Sign-blind evidence for each geometry in ``T``: the excess power at the frequencies ``k``
+    over the noise floor, as a z-score (frequencies above Nyquist in this image are left out)."""
+    f, live = _mapped(T, k, period)
+    n = np.maximum(live.sum(axis=1), 1)
+    energy = (spec.power(f) * live).sum(axis=1) / n  # ≈ noise power under H0
+    return (energy - spec.noise_power) / (spec.noise_power * np.sqrt(1.0 / n) + 1e-12)
+
+
+def _sync_search(spec: _Spectrum, lay: Layout, params: TiledParams, T: np.ndarray,
+                 keep: int = 16) -> tuple[float, int, tuple[float, float]]:
     """Best (score, index into ``T``, translation) over the geometries ``T`` (n, 2, 2).
 
     The score adds two kinds of evidence that never look at the check signs: the coherent
     correlation peak of the sync pattern (whose position is the translation) and the excess
     energy at the other watermark frequencies (sign-blind), minus a small penalty for departing
-    from the untouched geometry, which is by far the most common case.
+    from the untouched geometry, which is by far the most common case. Large sets are first
+    narrowed to the ``keep`` geometries with the most energy at all the watermark's frequencies.
     """
+    import scipy.fft as sfft
+
     p = params.period
-    f_sync = np.einsum("nij,kj->nki", T, lay.k_sync) / p  # (n, K, 2)
-    live = (np.abs(f_sync) < 0.5).all(axis=2)              # frequencies above Nyquist were lost or aliased
+    penalty = _penalty(T, params)
+    idx = np.arange(len(T))
+    if len(T) > keep:
+        pre = _energy_z(spec, np.concatenate([lay.k_sync, lay.k_rest]), T, p) - penalty
+        idx = np.sort(np.argpartition(-pre, keep)[:keep])
+    Tk = T[idx]
+    f_sync, live = _mapped(Tk, lay.k_sync, p)  # frequencies above Nyquist were lost or aliased
     g = spec.sample(f_sync) * live
-    a = np.zeros((len(T), p, p // 2 + 1), dtype=np.complex128)
+    a = np.zeros((len(Tk), p, p // 2 + 1), dtype=np.complex64)
     a[:, lay.sync_idx[:, 0], lay.sync_idx[:, 1]] = g * np.conj(lay.sync_phase)[None, :]
-    corr = np.fft.irfft2(a, s=(p, p))
-    flat = corr.reshape(len(T), -1)
+    corr = sfft.irfft2(a, s=(p, p))
+    flat = corr.reshape(len(Tk), -1)
     peak = flat.argmax(axis=1)
-    z_sync = (flat[np.arange(len(T)), peak] - flat.mean(axis=1)) / (flat.std(axis=1) + 1e-12)
-    f_rest = np.einsum("nij,kj->nki", T, lay.k_rest) / p
-    live_rest = (np.abs(f_rest) < 0.5).all(axis=2)
-    n_rest = np.maximum(live_rest.sum(axis=1), 1)
-    energy = ((np.abs(spec.sample(f_rest)) ** 2) * live_rest).sum(axis=1) / n_rest  # ≈ noise power under H0
-    z_comb = (energy - spec.noise_power) / (spec.noise_power * np.sqrt(1.0 / n_rest) + 1e-12)
-    score = z_sync + params.comb_weight * z_comb - _penalty(T, params)
+    z_sync = (flat[np.arange(len(Tk)), peak] - flat.mean(axis=1)) / (flat.std(axis=1) + 1e-12)
+    score = z_sync + params.comb_weight * _energy_z(spec, lay.k_rest, Tk, p) - penalty[idx]
     best = int(score.argmax())
     ty, tx = divmod(int(peak[best]), p)
     c = corr[best]
     fy = _vertex(c[(ty - 1) % p, tx], c[ty, tx], c[(ty + 1) % p, tx])
     fx = _vertex(c[ty, (tx - 1) % p], c[ty, tx], c[ty, (tx + 1) % p])
-    return float(score[best]), best, (ty + fy, tx + fx)
+    return float(score[best]), int(idx[best]), (ty + fy, tx + fx)
 
 
 def _vertex(m1: float, c0: float, p1: float) -> float:
@@ -392,7 +433,10 @@ def _autocorrelation(spec: _Spectrum, params: TiledParams) -> np.ndarray:
     fx = np.fft.rfftfreq(W)[None, :]
     r = np.hypot(fy, fx)
     lo = params.band[0] / (params.period * params.max_scale)
-    band = (r >= lo) & (r <= 0.5)
+    # Drop the two axes of the spectrum too: straight edges in the image and the wrap-around
+    # discontinuity of the FFT put their energy there, and it would draw lines through lag 0.
+    axes = (np.abs(fy) * H < 1.5) | (fx * W < 1.5)
+    band = (r >= lo) & (r <= 0.5) & ~axes
     P = np.where(band, P - P[band].mean(), 0.0)
     ac = np.fft.fftshift(sfft.irfft2(P, s=(H, W)))
     cy, cx = H // 2, W // 2
@@ -401,7 +445,7 @@ def _autocorrelation(spec: _Spectrum, params: TiledParams) -> np.ndarray:
     return ac / (ac[ring].std() + 1e-12)
 
 
-def _lattice_bases(spec: _Spectrum, params: TiledParams, top: int = 8) -> list[np.ndarray]:
+def _lattice_bases(spec: _Spectrum, params: TiledParams, top: int = 12) -> list[np.ndarray]:
     """Candidate period lattices (2×2, columns are the two basis vectors in pixels, (y, x))
     estimated from the autocorrelation peaks, best first; refined by least squares over every
     visible lattice point."""
@@ -410,18 +454,22 @@ def _lattice_bases(spec: _Spectrum, params: TiledParams, top: int = 8) -> list[n
     ac = _autocorrelation(spec, params)
     H, W = ac.shape
     cy, cx = H // 2, W // 2
-    ly = np.arange(H)[:, None] - cy
-    lx = np.arange(W)[None, :] - cx
-    dist = np.hypot(ly, lx)
     p = params.period
     r_min = 0.9 * p * params.min_scale
     r_max = min(1.25 * p * params.max_scale, 0.5 * min(spec.h, spec.w))
     if r_max <= r_min:
         return []
+    R = int(r_max) + 3  # look for peaks in the window of lags up to r_max only
+    win = ac[max(cy - R, 0):cy + R + 1, max(cx - R, 0):cx + R + 1]
+    oy, ox = max(cy - R, 0), max(cx - R, 0)
+    ly = np.arange(win.shape[0])[:, None] + oy - cy
+    lx = np.arange(win.shape[1])[None, :] + ox - cx
+    dist = np.hypot(ly, lx)
     half = (ly > 0) | ((ly == 0) & (lx > 0))
     region = half & (dist >= r_min) & (dist <= r_max)
-    peaks = region & (ac == ndimage.maximum_filter(ac, size=5, mode="wrap")) & (ac > 4.0)
+    peaks = region & (win == ndimage.maximum_filter(win, size=5, mode="nearest")) & (win > 4.0)
     pys, pxs = np.nonzero(peaks)
+    pys, pxs = pys + oy, pxs + ox
     order = np.argsort(ac[pys, pxs])[::-1][:top]
     vecs = [np.array([pys[i] - cy, pxs[i] - cx], dtype=np.float64) for i in order]
     bases: list[tuple[float, np.ndarray]] = []
@@ -440,10 +488,19 @@ def _lattice_bases(spec: _Spectrum, params: TiledParams, top: int = 8) -> list[n
             if sig in seen:
                 continue
             seen.add(sig)
-            V = _refine_lattice(ac, V, r_comb)
             bases.append((_comb_z(ac, V, r_comb), V))
     bases.sort(key=lambda t: -t[0])
-    return [V for z, V in bases[:2] if z > 6.0]
+    refined = [_refine_lattice(ac, V, r_comb) for _, V in bases[:3]]
+    ranked = sorted(((_comb_z(ac, V, r_comb), i, V) for i, V in enumerate(refined)), key=lambda t: (-t[0], t[1]))
+    out = [V for z, _, V in ranked[:2] if z > 6.0]
+    # A basis vector whose odd multiples are hidden by the image (or lost to the filter) shows up
+    # doubled; offer the halved lattices too and let the sync pattern decide.
+    for V in list(out):
+        for h in ((0.5, 1.0), (1.0, 0.5)):
+            Vh = V * np.asarray(h)[None, :]
+            if min(np.linalg.norm(Vh[:, 0]), np.linalg.norm(Vh[:, 1])) >= r_min:
+                out.append(_reduce(Vh))
+    return out
 
 
 def _reduce(V: np.ndarray) -> np.ndarray:
@@ -523,6 +580,57 @@ def _geometries_from_lattice(V: np.ndarray, period: int) -> np.ndarray:
     return np.stack([period * inv_t @ Wm.T for Wm in _SIGNED_PERMUTATIONS])
 
 
+def _refine_geometry(spec: _Spectrum, T: np.ndarray, k: np.ndarray, period: int, rounds: int = 2) -> np.ndarray:
+    """Sharpen a geometry on the spectrum itself: find where each watermark frequency's peak
+    really is (parabolic interpolation of the magnitude around the predicted padded bin) and fit
+    T to all of them by weighted least squares. Sign-blind: only magnitudes are used. Hundreds of
+    frequencies with lever arms up to 14 cycles per tile pin T down far more tightly than the
+    autocorrelation peaks or any grid step."""
+    mag = np.abs(spec.G)
+    mh, mw = spec.mh, spec.mw
+    for _ in range(rounds):
+        f = (k @ T.T) / period
+        iy, ix, neg = spec._bins(f)
+        ok = (np.abs(f).max(axis=1) < 0.45) & (ix >= 2) & (ix <= mw // 2 - 2)
+        if ok.sum() < 12:
+            return T
+        iy, ix, neg, kk = iy[ok], ix[ok], neg[ok], k[ok]
+        # move to the largest bin of the 3×3 neighbourhood, then interpolate around it
+        best = np.full(len(iy), -1.0)
+        by, bx = iy.copy(), ix.copy()
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                v = mag[(iy + dy) % mh, ix + dx]
+                better = v > best
+                best = np.where(better, v, best)
+                by = np.where(better, (iy + dy) % mh, by)
+                bx = np.where(better, ix + dx, bx)
+        inside = (bx >= 1) & (bx <= mw // 2 - 1)
+        c0 = mag[by, bx]
+        oy = _vertices(mag[(by - 1) % mh, bx], c0, mag[(by + 1) % mh, bx])
+        ox = _vertices(mag[by, np.maximum(bx - 1, 0)], c0, mag[by, np.minimum(bx + 1, mw // 2)])
+        strong = inside & (c0 ** 2 > 4.0 * spec.noise_power)
+        if strong.sum() < 12:
+            return T
+        sy = np.where(by > mh // 2, by - mh, by) + oy
+        sx = bx + ox
+        meas = np.stack([sy / mh, sx / mw], axis=1)
+        meas[neg] *= -1  # the half-plane sample of -f
+        w = np.sqrt(c0[strong])[:, None]
+        sol, *_ = np.linalg.lstsq(kk[strong] / period * w, meas[strong] * w, rcond=None)  # f ≈ (k / p) · Tᵀ
+        if not np.all(np.isfinite(sol)) or np.abs(sol.T - T).max() > 0.05 * np.abs(T).max():
+            return T
+        T = sol.T
+    return T
+
+
+def _vertices(m1: np.ndarray, c0: np.ndarray, p1: np.ndarray) -> np.ndarray:
+    """:func:`_vertex` for arrays."""
+    d = m1 - 2 * c0 + p1
+    safe = np.where(d < 0, d, -1.0)
+    return np.where(d < 0, np.clip(0.5 * (m1 - p1) / safe, -0.5, 0.5), 0.0)
+
+
 def _readout(spec: _Spectrum, k: np.ndarray, phase: np.ndarray, T: np.ndarray, t: tuple[float, float],
              period: int) -> tuple[np.ndarray, np.ndarray]:
     """Phase-corrected real parts at the frequencies ``k`` under geometry ``T`` and translation
@@ -555,17 +663,34 @@ class TiledDetection:
     def details(self) -> dict[str, Any]:
         return {"sync_z": round(self.sync_z, 2), "rotation_deg": round(self.rotation_deg, 3),
                 "scale": round(self.scale, 4), "aspect": round(self.aspect, 4), "mirrored": self.mirrored,
-                "geometry": [[round(v, 5) for v in row] for row in self.geometry], "geometry_source": self.source,
+                "geometry": [[round(float(v), 5) for v in row] for row in self.geometry],
+                "geometry_source": self.source,
                 "translation": [round(v, 2) for v in self.translation], "hypotheses": self.hypotheses,
                 "checks_used": self.checks_used, "payload_bit_errors_corrected": self.payload_errors}
 
 
+def _fine_scales(params: TiledParams, spec: _Spectrum) -> np.ndarray:
+    """Uniform resizes from ``min_scale`` to ``max_scale``, unrotated, spaced so that the band's
+    highest frequency is never more than half a bin of this image away from one of them."""
+    n = max(spec.h, spec.w)
+    c = 0.5 * params.period / params.band[1]
+    out = [params.min_scale]
+    while out[-1] < params.max_scale:
+        out.append(out[-1] * (1.0 + c * out[-1] / n))
+    scales = np.asarray(out)
+    return scales[scales * params.period <= min(spec.h, spec.w)]
+
+
 def _grid(params: TiledParams, spec: _Spectrum) -> list[np.ndarray]:
-    """The fallback search: rotations × the listed scales, one (n, 2, 2) stack per scale."""
+    """The fallback search, one (n, 2, 2) stack per step: on small images (where the lattice is
+    faint) a fine sweep of unrotated resizes, then rotations × the listed scales."""
+    out = []
+    if min(spec.h, spec.w) < params.fine_scale_below:
+        eye = np.eye(2)[None]
+        out += [eye / s[:, None, None] for s in np.array_split(_fine_scales(params, spec), 4) if len(s)]
     step = math.radians(params.rotation_step)
     n_steps = round(params.max_rotation / params.rotation_step)
     rot = _rotations(np.arange(-n_steps, n_steps + 1) * step)
-    out = []
     for scale in params.scales:
         if scale * params.period > min(spec.h, spec.w) * 1.01 or params.band[1] / (scale * params.period) >= 0.5:
             continue  # the pattern would not fit, or its frequencies would alias
@@ -583,8 +708,11 @@ def detect(pixels: np.ndarray, key: WatermarkKey, params: TiledParams) -> TiledD
     """
     lay = layout(key, params)
     spec = _Spectrum(pixels, params.period)
+    k_all = np.concatenate([lay.k_sync, lay.k_rest])
     stacks: list[tuple[str, np.ndarray]] = [("identity", np.eye(2)[None])]
-    stacks += [("lattice", _geometries_from_lattice(V, params.period)) for V in _lattice_bases(spec, params)]
+    for V in _lattice_bases(spec, params):
+        T0 = _refine_geometry(spec, _geometries_from_lattice(V, params.period)[0], k_all, params.period)
+        stacks.append(("lattice", np.stack([T0 @ Wm.T for Wm in _SIGNED_PERMUTATIONS])))
     best: tuple[float, np.ndarray, tuple[float, float], str] = (-math.inf, np.eye(2), (0.0, 0.0), "identity")
     hypotheses = 0
 
@@ -603,20 +731,20 @@ def detect(pixels: np.ndarray, key: WatermarkKey, params: TiledParams) -> TiledD
             if best[0] >= params.confident_sync_z:
                 break
     z, T, t, source = best
-    # Refine around the best geometry: small rotations and per-axis scale changes.
-    d = np.radians(params.rotation_step)
-    fine = [T @ _rotations(np.array([a]))[0] @ np.diag([sy, sx])
-            for a in (-d, -d / 2, 0.0, d / 2, d) for sy in (0.996, 1.0, 1.004) for sx in (0.996, 1.0, 1.004)]
-    z2, i, t2 = _sync_search(spec, lay, params, np.stack(fine))
-    hypotheses += len(fine)
-    if z2 > z:
-        z, T, t = z2, fine[i], t2
-    checks, live = _readout(spec, lay.k_check, lay.check_phase, T, t, params.period)
-    checks = (checks * lay.check_sign)[live]
+    if source == "grid":  # a grid point is only near the geometry: sharpen it on the spectrum
+        T_fine = _refine_geometry(spec, T, k_all, params.period)
+        z2, _, t2 = _sync_search(spec, lay, params, T_fine[None])
+        hypotheses += 1
+        if z2 > z:
+            z, T, t = z2, T_fine, t2
+    k_read = np.concatenate([lay.k_check, lay.k_payload])
+    phase = np.concatenate([lay.check_phase, lay.payload_phase])
+    values, live = _readout(spec, k_read, phase, T, t, params.period)
+    n_check = len(lay.k_check)
+    checks = (values[:n_check] * lay.check_sign)[live[:n_check]]
     p_value = signed_rank_pvalue(checks)
     bit_accuracy = float(np.mean(checks > 0)) if len(checks) else 0.5
-    code_vals, _ = _readout(spec, lay.k_payload, lay.payload_phase, T, t, params.period)
-    code_bits = [int(b) for b in (code_vals > 0).astype(np.int64) ^ lay.scramble]
+    code_bits = [int(b) for b in (values[n_check:] > 0).astype(np.int64) ^ lay.scramble]
     payload, n_err = PayloadCode(params.code_t, params.code_m).decode(code_bits)
     scale, theta, aspect, mirrored = _decompose(T[None])
     return TiledDetection(p_value=p_value, bit_accuracy=bit_accuracy, payload=payload, payload_errors=n_err,
