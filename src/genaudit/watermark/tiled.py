@@ -16,15 +16,36 @@ contrast edit) would erase it anyway; the overall amplitude is then calibrated s
 PSNR after rounding and clipping is the target.
 
 **Verification.** The luminance is whitened locally (mean removed, divided by local contrast) and
-Fourier-transformed once. A periodic pattern seen through rotation θ, scale s and any crop puts
-its energy at frequencies ``R(θ)·k / (s·64)`` with a phase that encodes the translation, so each
-(θ, s) hypothesis costs only a sampling of ~100 spectrum values and a 64×64 inverse FFT whose peak
-gives the translation. At the best hypothesis the check frequencies are read out and tested.
+Fourier-transformed once. A geometry is a 2×2 matrix T: the tile's frequency k shows at T·k / 64
+cycles per pixel (T = I untouched, R(θ)/s for a rotation and resize, diag(1/sy, 1/sx) for an
+aspect change, det T < 0 for a mirror), with a phase that encodes the translation. Hypotheses
+come, cheapest first, from
 
-**Decision.** The check signs are independent of everything the search used, so under the null
-hypothesis the sign-corrected check values are symmetric about zero and the Wilcoxon signed-rank
-statistic has its exact distribution (:mod:`.stats`). ``p_value`` is exact for any image; the
-watermark is "detected" when ``p_value <= fpr`` (default 1e-6).
+1. the untouched geometry;
+2. the **period lattice**: a tile-periodic pattern seen through any affine map is periodic on the
+   mapped lattice, so the autocorrelation of the whitened image peaks at every lattice vector.
+   Pairs of peaks give candidate bases (Gauss-reduced, scored by the sum of the autocorrelation
+   over all their lattice points, refined by least squares on the sub-pixel peaks); each basis
+   gives eight geometries, one per symmetry of the square tile (quarter turns, mirrors). The
+   geometry is then sharpened on the spectrum: the peak of every watermark frequency is located
+   by interpolation and T is fitted to all of them by weighted least squares — hundreds of
+   frequencies pin T to ~1e-4, which no grid step or lag peak can;
+3. a **grid**, when neither was convincing: a fine sweep of unrotated resizes on small images
+   (where the lattice is faint), then rotations ±8° × a list of scales.
+
+Each hypothesis costs a sampling of ~300 spectrum values (large sets are first narrowed by the
+sign-blind energy at all the watermark's frequencies) and a 64×64 inverse FFT of the sync pattern,
+whose peak gives the translation and whose height (the sync z, at most ≈ 13.9) says whether the
+geometry is right; the search stops at the first stage that reaches ``confident_sync_z``. At the
+best geometry the check and payload frequencies are read out exactly (a direct DFT at the mapped
+frequencies); those above this image's Nyquist frequency (lost to a downscale) are left out.
+
+**Decision.** The check signs are independent of everything the search used (magnitudes, the
+sync pattern, the payload), however many geometries it tried, so under the null hypothesis the
+sign-corrected check values are symmetric about zero and the Wilcoxon signed-rank statistic has
+its exact distribution (:mod:`.stats`). ``p_value`` is exact for any image — including one that
+carries another key's watermark, whose lattice the search does find — and the watermark is
+"detected" when ``p_value <= fpr`` (default 1e-6).
 """
 
 from __future__ import annotations
@@ -444,7 +465,10 @@ def _autocorrelation(spec: _Spectrum, params: TiledParams) -> np.ndarray:
     # discontinuity of the FFT put their energy there, and it would draw lines through lag 0.
     axes = (np.abs(fy) * H < 1.5) | (fx * W < 1.5)
     band = (r >= lo) & (r <= 0.5) & ~axes
-    P = np.where(band, P - P[band].mean(), 0.0)
+    # A slight Gaussian smoothing of the lags (σ = 0.8 px, applied as a taper of the spectrum)
+    # keeps a peak visible at its nearest integer lag whatever its sub-pixel position.
+    taper = np.exp(-2.0 * (np.pi * 0.8 * r) ** 2)
+    P = np.where(band, (P - P[band].mean()) * taper, 0.0)
     ac = np.fft.fftshift(sfft.irfft2(P, s=(H, W)))
     cy, cx = H // 2, W // 2
     ring = np.ones_like(ac, dtype=bool)
@@ -481,7 +505,7 @@ def _lattice_bases(spec: _Spectrum, params: TiledParams, top: int = 20) -> list[
     vecs = [np.array([pys[i] - cy, pxs[i] - cx], dtype=np.float64) for i in order]
     bases: list[tuple[float, np.ndarray]] = []
     seen: set[tuple[int, ...]] = set()
-    r_comb = 0.5 * min(spec.h, spec.w)
+    r_comb = min(0.5 * min(spec.h, spec.w), 4.0 * r_max)
     for i in range(len(vecs)):
         for j in range(i + 1, len(vecs)):
             a, b = vecs[i], vecs[j]
@@ -495,15 +519,16 @@ def _lattice_bases(spec: _Spectrum, params: TiledParams, top: int = 20) -> list[
             if sig in seen:
                 continue
             seen.add(sig)
-            bases.append((_comb_z(ac, V, r_comb), V))
+            # Integer peak positions put a far lattice point off by |n|/2 px: score on near points first.
+            bases.append((_comb_z(ac, V, min(r_comb, 150.0)), V))
     bases.sort(key=lambda t: -t[0])
-    refined = [_refine_lattice(ac, V, r_comb) for _, V in bases[:3]]
+    refined = [_refine_lattice(ac, V, r_comb) for _, V in bases[:4]]
     ranked = sorted(((_comb_z(ac, V, r_comb), i, V) for i, V in enumerate(refined)), key=lambda t: (-t[0], t[1]))
     out = [V for z, _, V in ranked[:2] if z > 6.0]
     # A basis vector whose odd multiples are hidden by the image (or lost to the filter) shows up
     # doubled; offer the halved lattices too and let the sync pattern decide.
     for V in list(out):
-        for h in ((0.5, 1.0), (1.0, 0.5)):
+        for h in ((0.5, 1.0), (1.0, 0.5), (0.5, 0.5)):
             Vh = V * np.asarray(h)[None, :]
             if min(np.linalg.norm(Vh[:, 0]), np.linalg.norm(Vh[:, 1])) >= r_min:
                 out.append(_reduce(Vh))
