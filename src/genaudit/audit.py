@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from . import errors as E
 from ._version import __version__
+from .cluster import DaskRun
 from .config import AuditConfig
 from .engine import Engine, FileOutcome, Task
 from .errors import ConfigError
@@ -55,7 +56,7 @@ from .results import (
 ProgressCallback = Callable[[int, int], None]
 
 # The report's ``config`` holds what determines the results; these only change how a run goes.
-_RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "report_dir")
+_RUNTIME_SETTINGS = ("jobs", "batch_size", "resume", "report_dir", "dask_scheduler")
 
 
 class _Default(enum.Enum):
@@ -226,8 +227,23 @@ class Auditor:
         items = list(iter_inputs(inputs, exclude=cfg.exclude, exclude_dirs=[rdir] if rdir else [], ignored=ignored))
         if not items:
             raise E.NoImagesError(no_images_message(inputs, len(ignored)))
-        total = len(items)
         fingerprint = self.fingerprint()
+        cluster = None
+        if cfg.dask_scheduler is not None:  # connect before anything is written: a bad address is a config error
+            cluster = DaskRun(cfg.dask_scheduler, cfg).connect()
+        try:
+            return self._scan_items(items, inputs, ignored, rdir, fingerprint, cluster, started, t0, progress,
+                                    on_file)
+        finally:
+            if cluster is not None:
+                cluster.close()
+
+    def _scan_items(self, items: list[Any], inputs: list[str], ignored: list[str], rdir: str | None,
+                    fingerprint: str, cluster: DaskRun | None, started: str, t0: float,
+                    progress: ProgressCallback | None,
+                    on_file: Callable[[ImageAudit], None] | None) -> ScanReport:
+        cfg = self.config
+        total = len(items)
         writer: ResultsWriter | None = None
         previous: dict[str, dict[str, Any]] = {}
         if rdir is not None:
@@ -283,14 +299,21 @@ class Auditor:
             if progress is not None:
                 progress(done, total)
 
-        jobs = min(cfg.effective_jobs, max(1, -(-len(tasks) // cfg.batch_size)))
-        batches = split_batches(tasks, cfg.batch_size, jobs)
         try:
-            if jobs <= 1:
-                for batch in batches:
-                    on_batch(*self._engine.process(batch))
+            if cluster is not None and tasks:
+                from .cluster import crash_errors
+
+                jobs = cluster.threads
+                run_batches(split_batches(tasks, cfg.batch_size, jobs), jobs, on_batch,
+                            executor_factory=cluster.executor, work=cluster.work, crash=crash_errors())
             else:
-                run_batches(batches, jobs, on_batch, executor_factory=process_pool(cfg, jobs))
+                jobs = min(cfg.effective_jobs, max(1, -(-len(tasks) // cfg.batch_size)))
+                batches = split_batches(tasks, cfg.batch_size, jobs)
+                if jobs <= 1:
+                    for batch in batches:
+                        on_batch(*self._engine.process(batch))
+                else:
+                    run_batches(batches, jobs, on_batch, executor_factory=process_pool(cfg, jobs))
         finally:
             if writer is not None:
                 writer.close()

@@ -84,6 +84,10 @@ class AuditConfig:
     """Glob patterns (relative path or file name) left out of directory walks."""
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per-check options, e.g. ``{"phash": {"hashes": ["phash", "dhash"]}}``."""
+    dask_scheduler: str | None = None
+    """Run the scan's batches on this Dask scheduler's workers (``tcp://host:8786``), or on a
+    ``LocalCluster`` started for the scan (``local``, ``local:N``); None: local processes
+    (``jobs``). See :mod:`genaudit.cluster`."""
 
     def __post_init__(self) -> None:
         for name in ("checks", "formats", "fail_on", "exclude"):
@@ -116,6 +120,11 @@ class AuditConfig:
             if not isinstance(self.report_dir, str | os.PathLike) or not os.fspath(self.report_dir):
                 raise ConfigError(f"report_dir must be a directory path or None, got {self.report_dir!r}")
             object.__setattr__(self, "report_dir", os.fspath(self.report_dir))
+        if self.dask_scheduler is not None:
+            if not isinstance(self.dask_scheduler, str) or not self.dask_scheduler.strip():
+                raise ConfigError("dask_scheduler must be a scheduler address (tcp://host:8786) or local[:N],"
+                                  f" got {self.dask_scheduler!r}")
+            object.__setattr__(self, "dask_scheduler", self.dask_scheduler.strip())
         object.__setattr__(self, "jobs", _as_int(self.jobs, "jobs", 0))
         object.__setattr__(self, "batch_size", _as_int(self.batch_size, "batch_size", 1))
         object.__setattr__(self, "max_pixels", _as_int(self.max_pixels, "max_pixels", 1))
@@ -195,7 +204,8 @@ class AuditConfig:
         """Build from a plain mapping (TOML table, JSON, keyword arguments)."""
         names = [f.name for f in fields(cls)]
         aliases = {"format": "formats", "check": "checks", "fail-on": "fail_on", "report-dir": "report_dir",
-                   "batch-size": "batch_size", "max-pixels": "max_pixels", "max-file-bytes": "max_file_bytes"}
+                   "batch-size": "batch_size", "max-pixels": "max_pixels", "max-file-bytes": "max_file_bytes",
+                   "dask-scheduler": "dask_scheduler"}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             k = aliases.get(key, key.replace("-", "_"))
@@ -242,6 +252,7 @@ class AuditConfig:
             "resume": self.resume,
             "exclude": list(self.exclude),
             "options": {k: dict(v) for k, v in self.options.items()},
+            "dask_scheduler": self.dask_scheduler,
         }
 
 

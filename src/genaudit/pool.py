@@ -97,10 +97,12 @@ def process_pool(config: AuditConfig, jobs: int) -> ExecutorFactory:
 
 def run_batches(batches: Sequence[list[Task]], jobs: int, on_batch: OnBatch, *,
                 executor_factory: ExecutorFactory,
-                work: Callable[[list[Task]], BatchOutcome] = run_in_worker) -> None:
+                work: Callable[[list[Task]], BatchOutcome] = run_in_worker,
+                crash: tuple[type[BaseException], ...] = (BrokenProcessPool,)) -> None:
     """Run ``batches`` through ``work`` in executors from ``executor_factory``; survive and
     isolate worker crashes (see the module docstring). ``on_batch`` gets every task's outcome
-    exactly once; an exception it raises stops the run."""
+    exactly once; an exception it raises stops the run. ``crash``: the exceptions by which a
+    future says its worker died (a Dask cluster's ``KilledWorker``, see :mod:`genaudit.cluster`)."""
     pending: deque[list[Task]] = deque(batches)
     suspects: deque[list[Task]] = deque()  # single files retried alone after a crash
     pool: Executor | None = None
@@ -114,7 +116,7 @@ def run_batches(batches: Sequence[list[Task]], jobs: int, on_batch: OnBatch, *,
         batch = queue.popleft()
         try:
             fut = pool.submit(work, batch)
-        except BrokenProcessPool:
+        except crash:
             queue.appendleft(batch)
             return None
         inflight[fut] = batch
@@ -144,7 +146,7 @@ def run_batches(batches: Sequence[list[Task]], jobs: int, on_batch: OnBatch, *,
                 alone.discard(fut)
                 try:
                     on_batch(*fut.result())
-                except BrokenProcessPool:
+                except crash:
                     broken = True
                     if was_alone:
                         # Alone in the pool and it still crashed it: this file is the cause.

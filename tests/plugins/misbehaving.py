@@ -52,3 +52,23 @@ class PixelsAnywayCheck(Check):
 
     def run(self, image: LoadedImage) -> CheckResult:
         return CheckResult.ok(self.name, {"mean": float(image.array.mean())})
+
+
+DIE_ONCE_WIDTH = 19
+
+
+class DiesOnceCheck(Check):
+    """Kills its own process the first time it sees an image DIE_ONCE_WIDTH wide (a worker lost
+    mid-scan to the OOM killer or a preempted machine, not to the file); leaves a marker beside the
+    image folder so that the retry, in another process, goes through."""
+
+    name = "diesonce"
+
+    def run(self, image: LoadedImage) -> CheckResult:
+        if image.width == DIE_ONCE_WIDTH and image.path:
+            marker = os.path.join(os.path.dirname(os.path.dirname(image.path)), "died-" + os.path.basename(image.path))
+            if not os.path.exists(marker):
+                with open(marker, "w") as fh:
+                    fh.write(str(os.getpid()))
+                os.kill(os.getpid(), signal.SIGKILL)
+        return CheckResult.ok(self.name, {"width": image.width})

@@ -16,7 +16,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 ENGINES = {"features", "detector", "watermark", "memorization", "bias", "provenance", "models"}
-ORCHESTRATION = {"audit", "engine", "pool", "journal", "cli", "release", "demo", "report"}
+ORCHESTRATION = {"audit", "engine", "pool", "cluster", "journal", "cli", "release", "demo", "report"}
 ABOVE = {"checks", "registry", "config", *ORCHESTRATION}
 
 

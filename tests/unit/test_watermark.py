@@ -161,13 +161,15 @@ def test_recovered_geometry_is_the_applied_one(size: tuple[int, int],
     assert r.details["geometry_source"] == "lattice" and not r.details["mirrored"]
 
 
-def test_mirror_and_quarter_turn_are_found() -> None:
+def test_mirror_quarter_turn_and_large_rotation_are_found() -> None:
     marked = wm.embed(natural(512, seed=32), KEY, payload=77)
     flipped = wm.verify(np.ascontiguousarray(marked[:, ::-1]), KEY)
     assert flipped.detected and flipped.details["mirrored"] and flipped.payload == f"{77:08x}"
     turned = wm.verify(np.ascontiguousarray(np.rot90(_resize(marked, 400, 400))), KEY)
     assert turned.detected and abs(abs(turned.details["rotation_deg"]) - 90) < 0.5
     assert not turned.details["mirrored"]
+    tilted = wm.verify(attacks.rotate(30.0)(marked, 0), KEY)  # far outside the grid's ±8°
+    assert tilted.detected and abs(tilted.details["rotation_deg"] - 30.0) < 0.2
 
 
 def test_geometry_search_keeps_the_test_exact() -> None:

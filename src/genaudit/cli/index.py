@@ -26,10 +26,11 @@ def _families_opt(text: str) -> tuple[str, ...]:
 
 
 def _build_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--jobs, --scheduler and --quiet, shared by ``index build`` and ``index add``."""
+    """--jobs, --dask-scheduler (alias --scheduler) and --quiet, shared by ``index build`` and ``index add``."""
     for option in (click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
-                   click.option("--scheduler", help="Address of an existing Dask scheduler"
-                                                    " (default: an embedded local cluster)."),
+                   click.option("--dask-scheduler", "--scheduler", "scheduler", metavar="ADDRESS",
+                                help="Address of an existing Dask scheduler, as in scan --dask-scheduler"
+                                     " (default: an embedded local cluster)."),
                    click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
                                 help="Dask worker processes; 0 = one per core.")):
         command = option(command)

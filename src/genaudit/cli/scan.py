@@ -35,6 +35,10 @@ def _load_config(config_file: str | None) -> Any:
               help="Report formats, comma-separated: json, md, html, csv, parquet [json,md,html].")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), help="Worker processes; 0 = one per core [0].")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per batch [16].")
+@click.option("--dask-scheduler", metavar="ADDRESS",
+              help="Run the batches on this Dask scheduler's workers (tcp://host:8786), or on a local cluster"
+                   " started for the scan (local, local:N); replaces --jobs. Workers must see the files and"
+                   " models at the same paths.")
 @click.option("--resume", is_flag=True, default=None, help="Reuse finished files from results.jsonl.")
 @click.option("--fail-on", help="Exit 1 on: findings, errors (comma-separated), both (= findings,errors) or never"
                                " [findings,errors].")
@@ -61,7 +65,8 @@ def _load_config(config_file: str | None) -> Any:
               help="One JSON line per file on stdout as it finishes (its report entry), nothing else there;"
                    " the summary and report paths go to stderr.")
 def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None, formats: str | None,
-         jobs: int | None, batch_size: int | None, resume: bool | None, fail_on: str | None,
+         jobs: int | None, batch_size: int | None, dask_scheduler: str | None, resume: bool | None,
+         fail_on: str | None,
          exclude: tuple[str, ...], max_pixels: int | None, max_file_bytes: int | None,
          options: tuple[str, ...], config_file: str | None, watermark_key_file: str | None,
          index_file: str | None, trust_anchors: str | None, detector_model: str | None, quiet: bool | None,
@@ -71,7 +76,8 @@ def scan_cmd(paths: tuple[str, ...], checks: str | None, report_dir: str | None,
 
     cfg = _load_config(config_file).with_overrides(
         {"checks": checks, "report_dir": report_dir, "formats": formats, "jobs": jobs, "batch_size": batch_size,
-         "resume": resume, "fail_on": fail_on, "max_pixels": max_pixels, "max_file_bytes": max_file_bytes},
+         "dask_scheduler": dask_scheduler, "resume": resume, "fail_on": fail_on, "max_pixels": max_pixels,
+         "max_file_bytes": max_file_bytes},
         options=[_parse_option(text) for text in options], exclude=exclude,
         shortcuts={"watermark_key_file": watermark_key_file, "index": index_file, "trust_anchors": trust_anchors,
                    "detector": detector_model})
