@@ -140,7 +140,7 @@ class _ClusterExecutor(Executor):
 def crash_errors() -> tuple[type[BaseException], ...]:
     """The exceptions with which a Dask future reports that its worker died (after the
     scheduler's own retries)."""
-    from distributed.scheduler import KilledWorker
+    from dask.distributed import KilledWorker
 
     return (KilledWorker,)
 
