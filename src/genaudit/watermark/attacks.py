@@ -3,7 +3,7 @@
 >>> import numpy as np
 >>> img = np.full((100, 120, 3), 128, np.uint8)
 >>> sorted(ATTACKS)[:3]
-['blur_1', 'brightness_+20', 'brightness_-20']
+['aspect_0.8', 'blur_1', 'brightness_+20']
 >>> apply("crop_10", img).shape
 (90, 108, 3)
 >>> np.array_equal(apply("noise_0.02", img, seed=1), apply("noise_0.02", img, seed=1))
