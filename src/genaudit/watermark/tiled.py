@@ -30,8 +30,8 @@ come, cheapest first, from
    geometry is then sharpened on the spectrum: the peak of every watermark frequency is located
    by interpolation and T is fitted to all of them by weighted least squares — hundreds of
    frequencies pin T to ~1e-4, which no grid step or lag peak can;
-3. a **grid**, when neither was convincing: a fine sweep of unrotated resizes on small images
-   (where the lattice is faint), then rotations ±8° × a list of scales.
+3. a **grid**, when neither was convincing: a fine sweep of unrotated resizes (where the lattice is
+   faint: small or busy images), then rotations ±8° × a list of scales.
 
 Each hypothesis costs a sampling of ~300 spectrum values (large sets are first narrowed by the
 sign-blind energy at all the watermark's frequencies) and a 64×64 inverse FFT of the sync pattern,
@@ -99,9 +99,10 @@ class TiledParams:
     """Smallest magnification the lattice search looks for (a 512² image resized to 154²)."""
     max_scale: float = 2.3
     """Largest magnification the lattice search looks for (a 512² image resized to 1178²)."""
-    fine_scale_below: int = 400
-    """Images whose shorter side is below this also get a fine sweep of resizes when the lattice
-    finds nothing convincing (on small images its peaks are faint)."""
+    fine_scale_below: int = 1_000_000
+    """Images whose shorter side is below this (by default all) also get a fine sweep of uniform
+    resizes when the lattice finds nothing convincing: on small or busy images its peaks are faint
+    (a 5% enlargement of some 512² photos is found by the sweep alone)."""
     min_size: int = 128
 
     def __post_init__(self) -> None:
