@@ -39,3 +39,13 @@ def write_json(path: str, doc: dict[str, Any] | list[Any]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=2)
     print(f"\nwrote {path}")
+
+
+def clopper_pearson(k: int, n: int, conf: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper–Pearson) interval of a binomial proportion k / n."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return 0.0, 1.0
+    ci = binomtest(k, n).proportion_ci(conf)
+    return float(ci.low), float(ci.high)

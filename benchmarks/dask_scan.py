@@ -37,8 +37,9 @@ def main() -> None:
     ap.add_argument("--json", default="benchmarks/results/dask_scan.json")
     args = ap.parse_args()
 
-    import genaudit
     from dask.distributed import LocalCluster
+
+    import genaudit
 
     checks = tuple(args.checks.split(","))
     with tempfile.TemporaryDirectory() as tmp:

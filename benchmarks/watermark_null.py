@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import environment, print_table, write_json
+from _common import clopper_pearson, environment, print_table, write_json
 from genaudit import watermark as wm
 from genaudit.samples import graphics_paths, photo_crops
 
@@ -103,18 +103,11 @@ def images(n: int, seed: int) -> Iterator[tuple[str, str, np.ndarray]]:
             yield kind, name, random_resize(img, rng)
 
 
-def clopper_pearson(k: int, n: int, conf: float = 0.95) -> tuple[float, float]:
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(conf)
-    return float(ci.low), float(ci.high)
-
-
 def rates(p: np.ndarray) -> dict[str, Any]:
     row: dict[str, Any] = {"n": len(p)}
     for alpha in (1e-2, 1e-3, 1e-6):
         k = int((p <= alpha).sum())
-        lo, hi = clopper_pearson(k, len(p)) if len(p) else (0.0, 1.0)
+        lo, hi = clopper_pearson(k, len(p))
         row[f"fp_{alpha:g}"] = k
         row[f"rate_{alpha:g}"] = k / max(len(p), 1)
         row[f"ci_{alpha:g}"] = [lo, hi]

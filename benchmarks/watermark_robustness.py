@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import environment, print_table, write_json
+from _common import clopper_pearson, environment, print_table, write_json
 from genaudit import watermark as wm
 from genaudit.samples import graphics_paths, photo_crops
 from genaudit.watermark import attacks
@@ -77,14 +77,6 @@ def run_one(method: str, i: int, img: np.ndarray, key: wm.WatermarkKey, seed: in
     t0 = time.perf_counter()
     wm.verify(img, key, method=method, fpr=fpr)
     stats["verify_unmarked_ms"].append(1000 * (time.perf_counter() - t0))
-
-
-def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    from scipy.stats import beta
-
-    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return lo, hi
 
 
 def summarise(method: str, stats: dict[str, Any]) -> dict[str, Any]:

@@ -434,8 +434,7 @@ def _sync_search(spec: _Spectrum, lay: Layout, params: TiledParams, T: np.ndarra
 
 def _vertex(m1: float, c0: float, p1: float) -> float:
     """Offset of the vertex of the parabola through three equally spaced samples, in [-0.5, 0.5]."""
-    d = m1 - 2 * c0 + p1
-    return 0.0 if d >= 0 else float(np.clip(0.5 * (m1 - p1) / d, -0.5, 0.5))
+    return float(_vertices(np.asarray(m1), np.asarray(c0), np.asarray(p1)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -607,10 +606,15 @@ def _refine_lattice(ac: np.ndarray, V: np.ndarray, r: float) -> np.ndarray:
     return V
 
 
-def _geometries_from_lattice(V: np.ndarray, period: int) -> np.ndarray:
-    """The eight geometries T whose period lattice is V (one per symmetry of the square tile)."""
-    inv_t = np.linalg.inv(V).T
-    return np.stack([period * inv_t @ Wm.T for Wm in _SIGNED_PERMUTATIONS])
+def _geometry_from_lattice(V: np.ndarray, period: int) -> np.ndarray:
+    """A geometry T whose period lattice is V; :func:`_symmetries` gives the other seven."""
+    return period * np.linalg.inv(V).T
+
+
+def _symmetries(T: np.ndarray) -> np.ndarray:
+    """The eight geometries with T's period lattice, one per symmetry of the square tile
+    (quarter turns and mirrors): a lattice alone cannot tell them apart, the sync pattern can."""
+    return np.stack([T @ Wm.T for Wm in _SIGNED_PERMUTATIONS])
 
 
 def _refine_geometry(spec: _Spectrum, T: np.ndarray, k: np.ndarray, period: int, rounds: int = 2) -> np.ndarray:
@@ -658,7 +662,7 @@ def _refine_geometry(spec: _Spectrum, T: np.ndarray, k: np.ndarray, period: int,
 
 
 def _vertices(m1: np.ndarray, c0: np.ndarray, p1: np.ndarray) -> np.ndarray:
-    """:func:`_vertex` for arrays."""
+    """:func:`_vertex` for arrays (0 where the three samples do not bend downwards)."""
     d = m1 - 2 * c0 + p1
     safe = np.where(d < 0, d, -1.0)
     return np.where(d < 0, np.clip(0.5 * (m1 - p1) / safe, -0.5, 0.5), 0.0)
@@ -668,8 +672,8 @@ def _readout(spec: _Spectrum, k: np.ndarray, phase: np.ndarray, T: np.ndarray, t
              period: int) -> tuple[np.ndarray, np.ndarray]:
     """Phase-corrected real parts at the frequencies ``k`` under geometry ``T`` and translation
     ``t``, and which of them are below Nyquist in the examined image (the others were lost)."""
-    f = (k @ T.T) / period
-    live = (np.abs(f) < 0.5).all(axis=1)
+    fs, lives = _mapped(T[None], k, period)
+    f, live = fs[0], lives[0]
     on_grid = bool(np.array_equal(T, np.eye(2)))  # the padded FFT holds these frequencies exactly
     g = spec.sample(f) if on_grid else spec.exact(f)
     shift = np.exp(2j * np.pi * (k @ np.asarray(t, dtype=np.float64)) / period)
@@ -715,8 +719,9 @@ def _fine_scales(params: TiledParams, spec: _Spectrum) -> np.ndarray:
 
 
 def _grid(params: TiledParams, spec: _Spectrum) -> list[np.ndarray]:
-    """The fallback search, one (n, 2, 2) stack per step: on small images (where the lattice is
-    faint) a fine sweep of unrotated resizes, then rotations × the listed scales."""
+    """The fallback search, one (n, 2, 2) stack per step: a fine sweep of unrotated resizes on
+    images whose short side is under ``fine_scale_below`` (by default all), then rotations × the
+    listed scales."""
     out = []
     if min(spec.h, spec.w) < params.fine_scale_below:
         eye = np.eye(2)[None]
@@ -734,10 +739,11 @@ def _grid(params: TiledParams, spec: _Spectrum) -> list[np.ndarray]:
 def detect(pixels: np.ndarray, key: WatermarkKey, params: TiledParams) -> TiledDetection:
     """Recover the geometry, read the check and payload frequencies, test.
 
-    Geometry hypotheses come from the period lattice in the autocorrelation (any resize, aspect
-    change, rotation, shear or mirror, continuous) and, when that finds nothing convincing, from
-    a grid of rotations × listed scales. Every hypothesis is scored without the check signs, so
-    the signed-rank test on the check frequencies stays exact however many were tried.
+    Geometry hypotheses come, cheapest first, from the untouched geometry, the period lattice in
+    the autocorrelation (any resize, aspect change, rotation, shear or mirror, continuous) and,
+    when neither reaches ``confident_sync_z``, the grid (:func:`_grid`). Every hypothesis is scored
+    without the check signs, so the signed-rank test on the check frequencies stays exact however
+    many were tried.
     """
     lay = layout(key, params)
     spec = _Spectrum(pixels, params.period)
@@ -758,8 +764,8 @@ def detect(pixels: np.ndarray, key: WatermarkKey, params: TiledParams) -> TiledD
 
     def lattice() -> Iterator[tuple[str, np.ndarray]]:
         for V in _lattice_bases(spec, params):
-            T0 = _refine_geometry(spec, _geometries_from_lattice(V, params.period)[0], k_all, params.period)
-            yield "lattice", np.stack([T0 @ Wm.T for Wm in _SIGNED_PERMUTATIONS])
+            yield "lattice", _symmetries(_refine_geometry(spec, _geometry_from_lattice(V, params.period), k_all,
+                                                          params.period))
 
     def grid() -> Iterator[tuple[str, np.ndarray]]:
         for T in _grid(params, spec):
