@@ -301,11 +301,9 @@ class Auditor:
 
         try:
             if cluster is not None and tasks:
-                from .cluster import crash_errors
-
                 jobs = cluster.threads
                 run_batches(split_batches(tasks, cfg.batch_size, jobs), jobs, on_batch,
-                            executor_factory=cluster.executor, work=cluster.work, crash=crash_errors())
+                            executor_factory=cluster.executor, work=cluster.work, crash=cluster.crash)
             else:
                 jobs = min(cfg.effective_jobs, max(1, -(-len(tasks) // cfg.batch_size)))
                 batches = split_batches(tasks, cfg.batch_size, jobs)

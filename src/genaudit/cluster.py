@@ -32,25 +32,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import AuditConfig
-from .engine import BatchOutcome, Engine, Task
+from .engine import BatchOutcome, Task, init_worker, run_in_worker
 from .errors import ConfigError
-from .registry import extra_checks, register_check
+from .registry import extra_checks
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 CONNECT_TIMEOUT = "20s"
 
-_ENGINES: dict[str, Engine] = {}
+_WORKER_CONFIG: str | None = None
+"""Digest of the configuration this worker process's engine was built from."""
 
 
 def run_on_worker(config_dict: dict[str, Any], extras: dict[str, tuple[str, str]], digest: str,
                   tasks: list[Task]) -> BatchOutcome:
-    """Run one batch on a Dask worker, building (once per process and configuration) its engine."""
-    engine = _ENGINES.get(digest)
-    if engine is None:
-        for name, (target, description) in extras.items():
-            register_check(name, target, description)
-        engine = _ENGINES[digest] = Engine(AuditConfig.from_mapping(config_dict))
-    return engine.process(tasks)
+    """Run one batch on a Dask worker: the local pool's worker set-up (:func:`~genaudit.engine.init_worker`)
+    once per process and configuration, then the same batch processing."""
+    global _WORKER_CONFIG
+    if digest != _WORKER_CONFIG:
+        init_worker(config_dict, extras)
+        _WORKER_CONFIG = digest
+    return run_in_worker(tasks)
 
 
 @dataclass
@@ -98,6 +99,14 @@ class DaskRun:
     def threads(self) -> int:
         return sum(self.client.nthreads().values()) if self.client is not None else 0
 
+    @property
+    def crash(self) -> tuple[type[BaseException], ...]:
+        """The exceptions with which a Dask future reports that its worker died (after the
+        scheduler's own retries)."""
+        from dask.distributed import KilledWorker
+
+        return (KilledWorker,)
+
     def executor(self) -> Executor:
         return _ClusterExecutor(self.client.get_executor(pure=False))
 
@@ -135,13 +144,3 @@ class _ClusterExecutor(Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._inner.shutdown(wait=wait and not cancel_futures)
-
-
-def crash_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions with which a Dask future reports that its worker died (after the
-    scheduler's own retries)."""
-    from dask.distributed import KilledWorker
-
-    return (KilledWorker,)
-
-
