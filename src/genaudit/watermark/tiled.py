@@ -718,22 +718,79 @@ def _fine_scales(params: TiledParams, spec: _Spectrum) -> np.ndarray:
     return scales[scales * params.period <= min(spec.h, spec.w)]
 
 
-def _grid(params: TiledParams, spec: _Spectrum) -> list[np.ndarray]:
-    """The fallback search, one (n, 2, 2) stack per step: a fine sweep of unrotated resizes on
-    images whose short side is under ``fine_scale_below`` (by default all), then rotations × the
+def _axis_scales(params: TiledParams, m: int, n: int) -> np.ndarray:
+    """Magnifications of one image axis from ``min_scale`` to ``max_scale`` for the per-axis sweep,
+    spaced so that the band's highest frequency moves by two bins of an ``m``-bin spectrum between
+    neighbours (the power map is smoothed over ±1 bin); only those at which a tile fits in ``n`` px."""
+    c = 2.0 * params.period / (params.band[1] * m)
+    out = [params.min_scale]
+    while out[-1] < params.max_scale:
+        out.append(out[-1] * (1.0 + c * out[-1]))
+    scales = np.asarray(out)
+    return scales[scales * params.period <= n]
+
+
+def _axis_sweep(spec: _Spectrum, k: np.ndarray, params: TiledParams, top: int = 12) -> np.ndarray:
+    """Geometries diag(1/sy, 1/sx) for the ``top`` local maxima of the watermark's energy over every
+    pair of per-axis magnifications (aspect changes, crops stretched to fit, uniform resizes).
+
+    Sign-blind, like the rest of the search: the map is the mean smoothed power at the mapped
+    frequencies ``k``. It is computed separably — for each sy the spectrum rows of every frequency
+    are gathered and summed per kx, then every sx is a lookup of ~15 values — so the ~10⁵ pairs at
+    512² cost about as much as ~300 hypotheses each sampled in full. Large spectra are pooled
+    to at most ~1,024 bins per axis first (their peaks are proportionally stronger)."""
+    from scipy import ndimage
+
+    p = params.period
+    d = 1 << max(0, math.ceil(math.log2(max(spec.mh, spec.mw) / 1024)))
+    power = spec.G.real ** 2 + spec.G.imag ** 2
+    pw = ndimage.uniform_filter(power, 2 * d + 1, mode="wrap")[::d, ::d]
+    mh, mw = spec.mh // d, spec.mw // d
+    s_y = _axis_scales(params, mh, spec.h)
+    s_x = _axis_scales(params, mw, spec.w)
+    if len(s_y) == 0 or len(s_x) == 0:
+        return np.zeros((0, 2, 2))
+    order = np.argsort(k[:, 1], kind="stable")
+    ks = k[order]
+    kx_vals, starts = np.unique(ks[:, 1], return_index=True)
+    fx = kx_vals[None, :] / (p * s_x[:, None])                     # (n_sx, n_kx)
+    col_live = fx < 0.5
+    cols = np.minimum(np.rint(fx * spec.mw / d).astype(np.int64), pw.shape[1] - 1)
+    kx_index = np.arange(len(kx_vals))[None, :]
+    energy = np.empty((len(s_y), len(s_x)))
+    for i, sy in enumerate(s_y):
+        fy = ks[:, 0] / (p * sy)
+        row_live = np.abs(fy) < 0.5
+        rows = np.rint(fy * spec.mh / d).astype(np.int64) % mh
+        per_kx = np.add.reduceat(pw[rows] * row_live[:, None], starts, axis=0)  # (n_kx, columns)
+        n_live = np.add.reduceat(row_live.astype(np.float64), starts)
+        n = (n_live[None, :] * col_live).sum(axis=1)
+        energy[i] = (per_kx[kx_index, cols] * col_live).sum(axis=1) / np.maximum(n, 1.0)
+    peaks = np.argwhere(energy == ndimage.maximum_filter(energy, 5, mode="nearest"))
+    best = peaks[np.argsort(-energy[peaks[:, 0], peaks[:, 1]], kind="stable")[:top]]
+    return np.stack([np.diag([1.0 / s_y[i], 1.0 / s_x[j]]) for i, j in best])
+
+
+def _grid(params: TiledParams, spec: _Spectrum, k: np.ndarray) -> Iterator[np.ndarray]:
+    """The fallback search, one (n, 2, 2) stack per step: a fine sweep of unrotated uniform
+    resizes on images whose short side is under ``fine_scale_below`` (by default all), the
+    per-axis sweep's best candidates, each also sharpened on the spectrum, then rotations × the
     listed scales."""
-    out = []
     if min(spec.h, spec.w) < params.fine_scale_below:
         eye = np.eye(2)[None]
-        out += [eye / s[:, None, None] for s in np.array_split(_fine_scales(params, spec), 4) if len(s)]
+        for s in np.array_split(_fine_scales(params, spec), 4):
+            if len(s):
+                yield eye / s[:, None, None]
+        axes = _axis_sweep(spec, k, params)
+        if len(axes):
+            yield np.concatenate([axes, np.stack([_refine_geometry(spec, T, k, params.period) for T in axes])])
     step = math.radians(params.rotation_step)
     n_steps = round(params.max_rotation / params.rotation_step)
     rot = _rotations(np.arange(-n_steps, n_steps + 1) * step)
     for scale in params.scales:
         if scale * params.period > min(spec.h, spec.w) * 1.01 or params.band[1] / (scale * params.period) >= 0.5:
             continue  # the pattern would not fit, or its frequencies would alias
-        out.append(rot / scale)
-    return out
+        yield rot / scale
 
 
 def detect(pixels: np.ndarray, key: WatermarkKey, params: TiledParams) -> TiledDetection:
@@ -768,7 +825,7 @@ def detect(pixels: np.ndarray, key: WatermarkKey, params: TiledParams) -> TiledD
                                                           params.period))
 
     def grid() -> Iterator[tuple[str, np.ndarray]]:
-        for T in _grid(params, spec):
+        for T in _grid(params, spec, k_all):
             yield "grid", T
 
     # Cheapest first: the untouched geometry (most images), then the lattice, then the grid.
