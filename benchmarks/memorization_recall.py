@@ -1,24 +1,39 @@
 """Memorization recall: are transformed copies of training images found, and nothing else?
 
-Training set (indexed with phash + dhash): Fashion-MNIST training images and non-overlapping tiles
-of natural photographs (the photos are split in two, alternately: tiles of one set are training
-items, tiles of the other serve as photo negatives, so no negative shares content with a training
-item; 80-px tiles give enough of both for n = 2,000). Queries: every training item under each
-transform (crop 10%, resize 0.5, JPEG 50, mirror, brightness +20%, rotation 5°), plus the same
-number of distinct negatives (Fashion-MNIST test images and the other photos' tiles).
+Training set: Fashion-MNIST training images (28×28) and non-overlapping tiles of natural
+photographs (the photos are split in two, alternately: tiles of one set are training items, tiles
+of the other serve as photo negatives, so no negative shares content with a training item),
+indexed as ``genaudit index build`` does by default: phash + dhash codes and stored EfficientNet-
+Lite0 vectors of every item and its regions (halves, centre). Queries: every training item under
+each transform — crop 10%, resize 0.5, JPEG 50, mirror, brightness +20%, rotation 5°, and the
+harder ones: crop 25% then resized back to fit, rotation 10°, and one half of the image (left,
+right, top or bottom, chosen per item) — plus as many distinct negatives (Fashion-MNIST test
+images and the other photos' tiles).
 
-A query counts as a true positive when the method's best match is its own source, a false
-positive when the method reports any match for a negative or a wrong item for a positive.
-Methods, in one run: hash only (nearest phash within ``--hash-radius``), genaudit's two-stage
-``memorization`` check, and imagededup's PHash with its default threshold.
+A query counts as a true positive when the method's best match is its own source, a false positive
+when the method reports any match for a negative or a wrong item for a positive.
 
-    python benchmarks/memorization_recall.py                   # 2,000 training images
-    python benchmarks/memorization_recall.py -n 200 --no-imagededup
+**No figure is reported on the data it was tuned on.** The run builds two independent sets
+(``--tune-seed`` and ``--seed``: other training items, other tiles' crops, other negatives). Every
+threshold — the memorization check's verdict rule (swept over ``matching_ids``, the check's own
+function), the hash radius, imagededup's PHash distance and its CNN similarity — is chosen on the
+tuning set's records (best mean recall at precision >= 0.99) and reported on the other set, with
+the check's shipped defaults beside them. Fashion-MNIST and photo items are reported apart, and
+the false-positive rate on negatives has its own line.
+
+Baselines: nearest phash within a radius, imagededup's PHash, and imagededup's CNN method
+(cosine similarity of global CNN features; its default MobileNetV3 weights would be downloaded,
+which nothing here may do, so it runs with genaudit's local EfficientNet-Lite0 ImageNet weights
+through imagededup's own ``CustomModel`` hook), each at its default and at its tuned threshold.
+
+    python benchmarks/memorization_recall.py                     # 1,000 training items per set
+    python benchmarks/memorization_recall.py -n 100 --no-imagededup
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -40,6 +55,13 @@ from genaudit.memorization.index import TrainingIndex
 from genaudit.samples import natural_photo_paths
 from genaudit.watermark import attacks
 
+
+def _half(a: np.ndarray, s: int) -> np.ndarray:
+    h, w = a.shape[:2]
+    part = (a[:, : w // 2], a[:, w // 2:], a[: h // 2], a[h // 2:])[s % 4]
+    return np.ascontiguousarray(part)
+
+
 TRANSFORMS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "crop_10": lambda a, s: attacks.apply("crop_10", a, seed=s),
     "resize_0.5": lambda a, s: attacks.apply("resize_0.5", a, seed=s),
@@ -47,24 +69,30 @@ TRANSFORMS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "mirror": lambda a, s: np.ascontiguousarray(a[:, ::-1]),
     "brightness_+20": lambda a, s: attacks.apply("brightness_+20", a, seed=s),
     "rotate_5": lambda a, s: attacks.apply("rotate_5", a, seed=s),
+    "crop25_fit": lambda a, s: attacks.crop_fit(0.25, 0.25)(a, s),
+    "rotate_10": lambda a, s: attacks.rotate(10.0)(a, s),
+    "half": _half,
 }
+HARD = ("crop25_fit", "rotate_10", "half")
+TARGET = {"crop25_fit": 0.9, "rotate_10": 0.9, "half": 0.8}
 
 
 def rgb(a: np.ndarray) -> np.ndarray:
     return np.repeat(a[:, :, None], 3, axis=2) if a.ndim == 2 else a
 
 
-def photo_tiles(paths: list[str], size: int, limit: int) -> list[np.ndarray]:
+def photo_tiles(paths: list[str], size: int, limit: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Non-overlapping ``size``² tiles of the photos, on a grid offset at random per photo (so two
+    seeds give different tiles of the same photos), in a random order."""
     tiles: list[np.ndarray] = []
     for p in paths:
-        im = ImageOps.exif_transpose(Image.open(p)).convert("RGB")
-        a = np.asarray(im)
-        for y in range(0, a.shape[0] - size + 1, size):
-            for x in range(0, a.shape[1] - size + 1, size):
+        a = np.asarray(ImageOps.exif_transpose(Image.open(p)).convert("RGB"))
+        oy, ox = (int(rng.integers(0, size)) for _ in range(2))
+        for y in range(oy, a.shape[0] - size + 1, size):
+            for x in range(ox, a.shape[1] - size + 1, size):
                 tiles.append(np.ascontiguousarray(a[y:y + size, x:x + size]))
-                if len(tiles) >= limit:
-                    return tiles
-    return tiles
+    order = rng.permutation(len(tiles))[:limit]
+    return [tiles[i] for i in order]
 
 
 def build_sets(n: int, seed: int, tile: int = 80) -> tuple[list[np.ndarray], list[str], list[np.ndarray]]:
@@ -76,122 +104,141 @@ def build_sets(n: int, seed: int, tile: int = 80) -> tuple[list[np.ndarray], lis
     fm_idx = rng.choice(len(train_x), n_fm, replace=False)
     train = [rgb(train_x[i]) for i in fm_idx]
     names = [f"fashion-mnist:train:{i}" for i in fm_idx]
-    tiles = photo_tiles(paths[0::2], tile, n_ph)
+    tiles = photo_tiles(paths[0::2], tile, n_ph, rng)
     train += tiles
     names += [f"photo-tile:{i}" for i in range(len(tiles))]
     negatives = [rgb(x) for x in test_x[rng.choice(len(test_x), n_fm, replace=False)]]
-    negatives += photo_tiles(paths[1::2], tile, n_ph)
+    negatives += photo_tiles(paths[1::2], tile, n_ph, rng)
     return train, names, negatives
 
 
-def score(pred: list[int | None], truth: list[int | None]) -> dict[str, float]:
-    tp = sum(p is not None and p == t for p, t in zip(pred, truth, strict=True))
-    fp = sum(p is not None and p != t for p, t in zip(pred, truth, strict=True))
-    pos = sum(t is not None for t in truth)
-    return {"precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tp / pos if pos else 0.0,
-            "tp": tp, "fp": fp, "positives": pos}
+# --------------------------------------------------------------------------------------------
+# One set: index, check, baselines' raw scores (thresholds come later)
+# --------------------------------------------------------------------------------------------
 
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-n", type=int, default=2000, help="training images (half Fashion-MNIST, half photo tiles)")
-    ap.add_argument("--hash-radius", type=int, default=8)
-    ap.add_argument("--tile", type=int, default=80,
-                    help="photo tile size [80: the offline photos give 1,082 training and 1,298 negative tiles]")
-    ap.add_argument("--no-imagededup", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default="benchmarks/results/memorization_recall.json")
-    args = ap.parse_args()
-
+def run_set(n: int, seed: int, tile: int, imagededup: bool, tmp: str) -> list[dict[str, Any]]:
+    """Every query of one set with what each method needs to decide at any threshold: the
+    check's candidates (id, phash distance, similarity, aligned), the nearest phash (id, distance),
+    imagededup's PHash (id, distance) and CNN (id, cosine)."""
     from genaudit import AuditConfig, Auditor
+    from genaudit.features.embedding import ImageEmbedder
+    from genaudit.memorization.build import embedder_for
+    from genaudit.memorization.vectors import EmbeddingSpec, embed_items
 
-    train, names, negatives = build_sets(args.n, args.seed, args.tile)
-    index = TrainingIndex(("phash", "dhash"))
-    index.add({f: hash_images(train, f) for f in index.families}, names)
-    tmp = tempfile.mkdtemp(prefix="genaudit-recall-")
+    train, names, negatives = build_sets(n, seed, tile)
+    kinds = ["fm" if s.startswith("fashion-mnist") else "photo" for s in names]
+    neg_kinds = ["fm"] * (n // 2) + ["photo"] * (len(negatives) - n // 2)  # build_sets: Fashion-MNIST first
+    t0 = time.perf_counter()
+    spec = EmbeddingSpec.of(ImageEmbedder())
+    index = TrainingIndex(("phash", "dhash"), embedding=spec)
+    vectors = np.concatenate([embed_items(embedder_for(spec), train[a:a + 64], spec.regions)
+                              for a in range(0, len(train), 64)])
     # sources of photo tiles are only in memory: write them so the check can load its candidates
+    sources = list(names)
     for i, name in enumerate(names):
         if name.startswith("photo-tile:"):
-            path = os.path.join(tmp, f"tile{i}.png")
-            Image.fromarray(train[i]).save(path)
-            index.sources[i] = path
-    idx_path = index.save(os.path.join(tmp, "train.gaidx"))
+            sources[i] = os.path.join(tmp, f"s{seed}-tile{i}.png")
+            Image.fromarray(train[i]).save(sources[i])
+    index.add({f: hash_images(train, f) for f in index.families}, sources, vectors)
+    idx_path = index.save(os.path.join(tmp, f"train-{seed}.gaidx"))
+    print(f"seed {seed}: index of {len(train)} items ({len(spec.regions)} regions) in"
+          f" {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     auditor = Auditor(AuditConfig(checks=("memorization",),
                                   options={"memorization": {"index": idx_path, "report": 1000}}))
-    opts = auditor.check_infos()[0].params
-    records: list[dict[str, Any]] = []  # every query's candidates, for the threshold sweep
-
-    rows: list[dict[str, Any]] = []
-    neg_truth: list[int | None] = [None] * len(negatives)
+    ded = Imagededup(train) if imagededup else None
+    records: list[dict[str, Any]] = []
     for tname, fn in [*TRANSFORMS.items(), ("negatives", None)]:
+        t0 = time.perf_counter()
         if fn is None:
-            queries, truth = negatives, neg_truth
+            queries, truth, qkinds = negatives, [None] * len(negatives), neg_kinds
         else:
-            queries = [fn(im, args.seed + i) for i, im in enumerate(train)]
-            truth = list(range(len(train)))
-        t0 = time.perf_counter()
-        codes = hash_images(queries, "phash")
-        ids, dists = index.indexes["phash"].knn(codes, 1)
-        hash_pred = [int(i) if d <= args.hash_radius else None for i, d in zip(ids[:, 0], dists[:, 0], strict=True)]
-        t_hash = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        two: list[int | None] = []
-        for audit, t in zip(auditor.audit_images(queries), truth, strict=True):
-            r = audit.result("memorization")
+            queries = [fn(im, seed * 100_003 + i) for i, im in enumerate(train)]
+            truth, qkinds = list(range(len(train))), kinds
+        ids, dists = index.indexes["phash"].knn(hash_images(queries, "phash"), 1)
+        audits = list(auditor.audit_images(queries))
+        ded_ph = ded.phash(queries) if ded else [None] * len(queries)
+        ded_cnn = ded.cnn(queries) if ded else [None] * len(queries)
+        for q in range(len(queries)):
+            r = audits[q].result("memorization")
             assert r is not None
-            best = r.data["closest"][0] if r.status == "finding" else None
-            two.append(int(best["id"]) if best else None)
-            records.append({"transform": tname, "truth": t, "cands": candidates_of(r.data)})
-        t_two = time.perf_counter() - t0
-        row: dict[str, Any] = {"transform": tname, "queries": len(queries), "hash_only": score(hash_pred, truth),
-                               "two_stage": score(two, truth), "hash_s": t_hash, "two_stage_s": t_two}
-        if not args.no_imagededup:
-            row["imagededup_phash"] = score(imagededup_predictions(train, queries), truth)
-        rows.append(row)
-        print(f"{tname}: hash R {row['hash_only']['recall']:.3f} two-stage R {row['two_stage']['recall']:.3f} "
-              f"P {row['two_stage']['precision']:.3f}", file=sys.stderr, flush=True)
+            records.append({"transform": tname, "truth": truth[q], "kind": qkinds[q], "cands": candidates_of(r.data),
+                            "phash": (int(ids[q, 0]), int(dists[q, 0])), "ded_phash": ded_ph[q],
+                            "ded_cnn": ded_cnn[q]})
+        print(f"seed {seed}: {tname} {len(queries)} queries, {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr, flush=True)
+    return records
 
-    methods = ["hash_only", "two_stage"] + ([] if args.no_imagededup else ["imagededup_phash"])
-    print()
-    print_table(["transform", "queries", *[f"{m} P / R" for m in methods]],
-                [[r["transform"], r["queries"],
-                  *[f"{r[m]['precision']:.3f} / {r[m]['recall']:.3f}" if r[m]["positives"]
-                    else f"FP {r[m]['fp']}" for m in methods]] for r in rows])
-    pos_rows = [r for r in rows if r["transform"] != "negatives"]
-    neg = next(r for r in rows if r["transform"] == "negatives")
-    summary = {}
-    for m in methods:
-        tp = sum(r[m]["tp"] for r in pos_rows)
-        fp = sum(r[m]["fp"] for r in pos_rows) + neg[m]["fp"]
-        summary[m] = {"mean_recall": float(np.mean([r[m]["recall"] for r in pos_rows])),
-                      "precision": tp / (tp + fp) if tp + fp else 1.0}
-    print("\naveraged over transforms (precision includes the negatives' false positives)\n")
-    print_table(["method", "mean recall", "precision"],
-                [[m, f"{s['mean_recall']:.3f}", f"{s['precision']:.4f}"] for m, s in summary.items()])
-    write_json(os.path.splitext(args.json)[0] + "_records.json", records)  # to re-sweep without re-running
-    sweep = threshold_sweep(records)
-    print("\ndecision rule sweep (match: phash distance <= r, or aligned correlation >= a, or similarity >= s"
-          " with aligned >= support; 2.0 = clause off); best mean recall at precision >= 0.99\n")
-    print_table(["exact radius", "similarity", "aligned", "support", "aligned margin", "mean recall", "precision"],
-                [[x["exact_radius"], x["similarity"], x["aligned"], x["support"], x["aligned_margin"],
-                  f"{x['mean_recall']:.3f}",
-                  f"{x['precision']:.4f}"] for x in sweep[:10]])
-    write_json(args.json, {"benchmark": "memorization_recall", "n": args.n, "rows": rows, "summary": summary,
-                           "params": dict(opts), "sweep": sweep[:50], "environment": environment()})
 
+class Imagededup:
+    """imagededup's PHash and CNN encoders over the training items; each query's nearest item."""
+
+    def __init__(self, train: list[np.ndarray]) -> None:
+        from imagededup.methods import CNN, PHash
+
+        self.ph = PHash(verbose=False)
+        self.train_ph = np.array([int(self.ph.encode_image(image_array=im), 16) for im in train], dtype=np.uint64)
+        self.cnn_method = CNN(verbose=False, model_config=_effnet_config())
+        self.train_cnn = self._cnn_features(train)
+
+    def _cnn_features(self, images: list[np.ndarray]) -> np.ndarray:
+        f = np.stack([self.cnn_method.encode_image(image_array=im).ravel() for im in images]).astype(np.float32)
+        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+    def phash(self, queries: list[np.ndarray]) -> list[tuple[int, int]]:
+        out = []
+        for q in queries:
+            h = np.uint64(int(self.ph.encode_image(image_array=q), 16))
+            d = np.bitwise_count(self.train_ph ^ h)
+            i = int(d.argmin())
+            out.append((i, int(d[i])))
+        return out
+
+    def cnn(self, queries: list[np.ndarray]) -> list[tuple[int, float]]:
+        s = self._cnn_features(queries) @ self.train_cnn.T
+        best = s.argmax(axis=1)
+        return [(int(i), float(s[j, i])) for j, i in enumerate(best)]
+
+
+def _effnet_config() -> Any:
+    """imagededup ``CustomModel``: EfficientNet-Lite0 (genaudit's local ImageNet weights), global
+    average pooled features, imagededup's usual resize-and-normalise transform."""
+    import torch
+    from imagededup.utils.models import CustomModel
+
+    from genaudit.features.embedding import ImageEmbedder
+
+    net = ImageEmbedder()._load()
+
+    class Features(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: Any) -> Any:
+            return self.net.extract_features(x).mean(dim=(2, 3))
+
+    def transform(pil: Any) -> Any:
+        return torch.from_numpy(ImageEmbedder.preprocess(pil))
+
+    return CustomModel(name="efficientnet-lite0", model=Features().eval(), transform=transform)
+
+
+# --------------------------------------------------------------------------------------------
+# Decisions at a threshold, tuning, scoring
+# --------------------------------------------------------------------------------------------
 
 def decide(cands: list[tuple[int, int, float | None, float | None]], **rule: Any) -> int | None:
     """The check's verdict on one query's candidates (id, phash distance, similarity, aligned
-    correlation) under ``rule`` (``matching_ids`` keyword arguments, as ``sweep_rules`` yields them):
-    the rule is ``matching_ids`` itself; the reported item is the check's first match."""
+    correlation) under ``rule`` (``matching_ids`` keyword arguments): the reported item is the
+    check's first match."""
     hits = matching_ids(cands, **rule)
     best = min((c for c in cands if c[0] in hits), key=match_order, default=None)
     return best[0] if best else None
 
 
 def candidates_of(data: Mapping[str, Any]) -> list[tuple[int, int, float | None, float | None]]:
-    """A memorization result's listed candidates as the verdict rule sees them (id, phash distance,
-    similarity, aligned correlation); run the check with ``report`` large enough to list them all."""
+    """A memorization result's listed candidates as the verdict rule sees them; run the check
+    with ``report`` large enough to list them all."""
     return [(int(c["id"]), c["hash_distance"].get("phash", 65), c["similarity"], c.get("aligned"))
             for c in data["closest"]]
 
@@ -202,10 +249,7 @@ SWEEP = {"exact_radius": (0, 2, 4), "similarity": (0.86, 0.88, 0.90, 0.92, 0.94,
 
 
 def sweep_rules() -> Iterator[dict[str, Any]]:
-    """Every rule of ``SWEEP`` as ``matching_ids`` keyword arguments (2.0 turns a clause off; a
-    clause that is off needs no qualifier, so those duplicates are left out)."""
-    import itertools
-
+    """Every rule of ``SWEEP`` (2.0 turns a clause off; a clause that is off needs no qualifier)."""
     for values in itertools.product(*SWEEP.values()):
         rule = dict(zip(SWEEP, values, strict=True))
         if (rule["similarity"] > 1 and rule["support"] > 0) or (rule["aligned"] > 1 and rule["aligned_margin"] > 0):
@@ -214,8 +258,7 @@ def sweep_rules() -> Iterator[dict[str, Any]]:
 
 
 def prefilter(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records with only the candidates some rule of ``SWEEP`` could look at: those it could accept,
-    and those close enough behind them to decide a margin."""
+    """Records with only the candidates some rule of ``SWEEP`` could look at."""
     lo_r = max(SWEEP["exact_radius"])
     lo_s = min(SWEEP["similarity"]) - max(SWEEP["margin"])
     lo_a = min(SWEEP["aligned"]) - max(SWEEP["aligned_margin"])
@@ -223,46 +266,125 @@ def prefilter(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                             or (c[3] is not None and c[3] >= lo_a)]} for r in records]
 
 
-def threshold_sweep(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean recall over transforms and overall precision for a grid of rules (``SWEEP``; 2.0 turns
-    a clause off); those with precision >= 0.99 first, by mean recall."""
-    transforms = sorted({r["transform"] for r in records if r["transform"] != "negatives"})
-    records = prefilter(records)
-    out = []
-    for rule in sweep_rules():
-        tp = fp = 0
-        rec = {t: [0, 0] for t in transforms}
-        for r in records:
-            p = decide(r["cands"], **rule)
-            if r["truth"] is None:
-                fp += p is not None
-                continue
-            rec[r["transform"]][1] += 1
-            if p == r["truth"]:
-                tp += 1
-                rec[r["transform"]][0] += 1
-            elif p is not None:
-                fp += 1
-        out.append({**rule, "mean_recall": float(np.mean([a / b for a, b in rec.values() if b])),
-                    "precision": tp / (tp + fp) if tp + fp else 1.0,
-                    "recall_by_transform": {t: a / b for t, (a, b) in rec.items() if b}})
-    out.sort(key=lambda x: (x["precision"] < 0.99, -x["mean_recall"], -x["precision"]))
-    return out
+Decider = Callable[[dict[str, Any]], "int | None"]
 
 
-def imagededup_predictions(train: list[np.ndarray], queries: list[np.ndarray]) -> list[int | None]:
-    """imagededup's PHash with its default max_distance_threshold (10): the nearest training duplicate."""
-    from imagededup.methods import PHash
+def method_deciders(defaults: dict[str, Any]) -> dict[str, tuple[Callable[[Any], Decider], list[Any], Any]]:
+    """Each method: (threshold -> decider, the thresholds tuned over, its default threshold)."""
+    def check(rule: dict[str, Any]) -> Decider:
+        return lambda r: decide(r["cands"], **rule)
 
-    ph = PHash(verbose=False)
-    enc = {f"t{i}": ph.encode_image(image_array=im) for i, im in enumerate(train)}
-    out: list[int | None] = []
-    train_hashes = {k: int(v, 16) for k, v in enc.items()}
-    for q in queries:
-        h = int(ph.encode_image(image_array=q), 16)
-        best = min(train_hashes.items(), key=lambda kv: (bin(kv[1] ^ h).count("1"), kv[0]))
-        out.append(int(best[0][1:]) if bin(best[1] ^ h).count("1") <= 10 else None)
-    return out
+    def near(key: str, le: bool) -> Callable[[Any], Decider]:
+        def make(t: Any) -> Decider:
+            def d(r: dict[str, Any]) -> int | None:
+                v = r[key]
+                if v is None:
+                    return None
+                return v[0] if ((v[1] <= t) if le else (v[1] >= t)) else None
+            return d
+        return make
+
+    return {
+        "genaudit memorization": (check, list(sweep_rules()), defaults),
+        "phash nearest (genaudit index)": (near("phash", True), list(range(0, 21)), 8),
+        "imagededup PHash": (near("ded_phash", True), list(range(0, 21)), 10),
+        "imagededup CNN": (near("ded_cnn", False), [round(x, 3) for x in np.arange(0.70, 1.0, 0.005)], 0.9),
+    }
+
+
+def score(records: list[dict[str, Any]], decider: Decider) -> dict[str, Any]:
+    """Recall per transform and kind, precision overall (wrong items and negatives' matches
+    count against it), the false-positive rate on negatives."""
+    tp = fp = neg_fp = negs = 0
+    per: dict[str, list[int]] = {}
+    for r in records:
+        p = decider(r)
+        if r["truth"] is None:
+            negs += 1
+            neg_fp += p is not None
+            fp += p is not None
+            continue
+        for key in (r["transform"], f"{r['transform']} [{r['kind']}]"):
+            per.setdefault(key, [0, 0])[1] += 1
+            per[key][0] += p == r["truth"]
+        tp += p == r["truth"]
+        fp += p is not None and p != r["truth"]
+    recall = {k: a / b for k, (a, b) in per.items()}
+    plain = [v for k, v in recall.items() if "[" not in k]
+    return {"recall": recall, "mean_recall": float(np.mean(plain)) if plain else 0.0,
+            "precision": tp / (tp + fp) if tp + fp else 1.0, "negatives_fp": neg_fp, "negatives": negs,
+            "negatives_fp_rate": neg_fp / negs if negs else 0.0}
+
+
+def tune(records: list[dict[str, Any]], make: Callable[[Any], Decider], thresholds: list[Any]
+         ) -> tuple[Any, dict[str, Any]]:
+    """The threshold with the best mean recall at precision >= 0.99 on ``records`` (else the most
+    precise)."""
+    scored = [(t, score(records, make(t))) for t in thresholds]
+    ok = [(t, s) for t, s in scored if s["precision"] >= 0.99]
+    if ok:
+        return max(ok, key=lambda ts: (ts[1]["mean_recall"], ts[1]["precision"]))
+    return max(scored, key=lambda ts: (ts[1]["precision"], ts[1]["mean_recall"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=1000, help="training items per set (half Fashion-MNIST, half photo tiles)")
+    ap.add_argument("--tile", type=int, default=80, help="photo tile size")
+    ap.add_argument("--no-imagededup", action="store_true")
+    ap.add_argument("--tune-seed", type=int, default=0, help="the set thresholds are chosen on")
+    ap.add_argument("--seed", type=int, default=1, help="the set figures are reported on")
+    ap.add_argument("--json", default="benchmarks/results/memorization_recall.json")
+    args = ap.parse_args()
+    if args.seed == args.tune_seed:
+        ap.error("--seed and --tune-seed must differ: figures are never reported on the tuning set")
+
+    from genaudit.checks.memorization import MemorizationOptions
+    from genaudit.memorization.search import SearchParams
+
+    defaults = SearchParams().rule()
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="genaudit-recall-") as tmp:
+        tune_records = prefilter(run_set(args.n, args.tune_seed, args.tile, not args.no_imagededup, tmp))
+        report_records = prefilter(run_set(args.n, args.seed, args.tile, not args.no_imagededup, tmp))
+    methods = method_deciders(defaults)
+    if args.no_imagededup:
+        methods = {k: v for k, v in methods.items() if not k.startswith("imagededup")}
+    results: dict[str, dict[str, Any]] = {}
+    for name, (make, grid, default) in methods.items():
+        chosen, on_tune = tune(tune_records, make, grid)
+        results[f"{name} (default)"] = {"threshold": default, "report": score(report_records, make(default))}
+        results[f"{name} (tuned)"] = {"threshold": chosen, "tune": on_tune,
+                                      "report": score(report_records, make(chosen))}
+
+    transforms = [*TRANSFORMS]
+    print(f"\nRecall on the report set (seed {args.seed}; thresholds tuned on seed {args.tune_seed}), "
+          f"{args.n} training items per set\n")
+    names = list(results)
+    print_table(["transform", *names],
+                [[t, *[f"{results[m]['report']['recall'].get(t, 0):.3f}" for m in names]] for t in transforms])
+    print("\nBy kind (28×28 Fashion-MNIST / 80-px photo tiles)\n")
+    print_table(["transform", *names],
+                [[t, *[f"{results[m]['report']['recall'].get(f'{t} [fm]', 0):.3f} / "
+                       f"{results[m]['report']['recall'].get(f'{t} [photo]', 0):.3f}" for m in names]]
+                 for t in transforms])
+    print("\nPrecision (wrong items and negatives' matches count) and false positives on negatives\n")
+    print_table(["method", "threshold", "mean recall", "precision", "negatives FP (rate)"],
+                [[m, _fmt(r["threshold"]), f"{r['report']['mean_recall']:.3f}", f"{r['report']['precision']:.4f}",
+                  f"{r['report']['negatives_fp']}/{r['report']['negatives']} ({r['report']['negatives_fp_rate']:.4f})"]
+                 for m, r in results.items()])
+    summary = {m: {"mean_recall": r["report"]["mean_recall"], "precision": r["report"]["precision"],
+                   **{f"recall_{t}": r["report"]["recall"].get(t, 0.0) for t in HARD}} for m, r in results.items()}
+    write_json(args.json, {"benchmark": "memorization_recall", "n": args.n, "tune_seed": args.tune_seed,
+                           "seed": args.seed, "targets": TARGET, "results": results, "summary": summary,
+                           "check_defaults": dict(defaults), "check_options": repr(MemorizationOptions()),
+                           "seconds": round(time.perf_counter() - t_start, 1), "environment": environment()})
+
+
+def _fmt(t: Any) -> str:
+    if isinstance(t, dict):
+        return ", ".join(f"{k} {v}" for k, v in t.items() if not (k == "margin" and v == 0))
+    return str(t)
 
 
 if __name__ == "__main__":

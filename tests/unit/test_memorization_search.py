@@ -88,7 +88,7 @@ def test_the_checks_options_are_the_search_params_plus_its_own() -> None:
     engine = {f.name: f.default for f in fields(SearchParams)}
     assert {f.name: f.default for f in fields(MemorizationOptions)} == {
         **engine, "index": None, "rerank": True, "report": 3}
-    assert set(engine) == {"candidates", "exact_radius", "similarity", "aligned", "support", "align_top",
+    assert set(engine) == {"candidates", "neighbours", "exact_radius", "similarity", "aligned", "support", "align_top",
                            "aligned_margin", "align", "margin"}
     opts = MemorizationOptions(index="x.gaidx", candidates=7, aligned=0.99, rerank=False)
     assert opts.search_params() == SearchParams(candidates=7, aligned=0.99)

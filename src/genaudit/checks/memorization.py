@@ -73,6 +73,14 @@ class MemorizationCheck(Check):
         if len(self.index) == 0:
             raise ConfigError(f"memorization index {path} holds no training items"
                               " (rebuild it with `genaudit index build SRC... -o IDX`)")
+        spec = self.index.embedding
+        if spec is not None and self.options.rerank:
+            from ..memorization.build import EmbeddingMismatchError, embedder_for
+
+            try:
+                embedder_for(spec)  # the installed weights must be the ones that made the stored vectors
+            except (EmbeddingMismatchError, FileNotFoundError, RuntimeError) as exc:
+                raise ConfigError(f"memorization index {path}: {exc}") from None
         self._search: NearCopySearch | None = None
 
     def params(self) -> dict[str, Any]:
@@ -80,24 +88,35 @@ class MemorizationCheck(Check):
         d["index_items"] = len(self.index)
         d["index_families"] = list(self.index.families)
         d["index_sha256"] = self.index.file_sha256  # a rebuilt index changes the resume fingerprint
+        spec = self.index.embedding
+        d["index_embedding"] = None if spec is None else spec.to_dict()
+        # stored: stage 2 reads the index's vectors and searches them; on-demand: an index without
+        # vectors (older, or built with --no-embed) has its hash candidates embedded at query time
+        d["embedding_stage"] = ("off" if not self.options.rerank else "stored" if spec is not None else "on-demand")
         return d
 
     def models(self) -> list[dict[str, Any]]:
         if not self.options.rerank:
             return []
-        from ..features.embedding import ImageEmbedder
-
         try:
-            return [ImageEmbedder().model_info()]
+            return [self._embedder().model_info()]
         except (FileNotFoundError, RuntimeError):
             return []
 
-    def setup(self) -> None:
-        embedder = None
-        if self.options.rerank:
-            from ..features.embedding import ImageEmbedder
+    def _embedder(self) -> Any:
+        """The embedder of stage 2: the one that made the index's stored vectors (same weights, same
+        input size), or the default one for an index without vectors."""
+        spec = self.index.embedding
+        if spec is not None:
+            from ..memorization.build import embedder_for
 
-            embedder = ImageEmbedder()
+            return embedder_for(spec)
+        from ..features.embedding import ImageEmbedder
+
+        return ImageEmbedder()
+
+    def setup(self) -> None:
+        embedder = self._embedder() if self.options.rerank else None
         self._search = NearCopySearch(self.index, self.options.search_params(), embedder=embedder)
 
     def run(self, image: LoadedImage) -> CheckResult:

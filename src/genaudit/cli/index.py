@@ -59,24 +59,92 @@ def _build_and_save(index: Any, sources: tuple[str, ...], path: str, jobs: int, 
     return EXIT_FINDINGS if report.errors else EXIT_OK
 
 
+def _embedding_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--regions and --embed-size, shared by ``index build`` and ``index embed``."""
+    for option in (click.option("--embed-size", type=click.IntRange(32, 1024), default=224, show_default=True,
+                                help="Side the embedding model sees (smaller is faster; 224 as trained)."),
+                   click.option("--regions", default="all", show_default=True,
+                                help="Parts of each item embedded besides the whole: left,right,top,bottom,center"
+                                     " (halves and the central 75%), 'all', or 'whole' alone.")):
+        command = option(command)
+    return command
+
+
+def _spec(regions: str, embed_size: int) -> Any:
+    from ..features.embedding import ImageEmbedder
+    from ..memorization.vectors import EmbeddingSpec, parse_regions
+
+    try:
+        return EmbeddingSpec.of(ImageEmbedder(input_size=embed_size), parse_regions(regions))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--regions") from None
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise click.UsageError(f"cannot embed: {exc} (or build with --no-embed)") from None
+
+
+def _vectors_text(index: Any) -> str:
+    spec = index.embedding
+    if spec is None:
+        return "no embeddings"
+    return (f"embeddings: {len(spec.regions)} region{'s' * (len(spec.regions) != 1)} × {spec.dim} float16,"
+            f" {spec.to_dict()['bytes_per_item']:,} bytes per item")
+
+
 @index_group.command("build")
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False), help="Index file to write.")
 @click.option("--hashes", default="phash", show_default=True, help="Hash families, comma-separated.")
+@click.option("--embed/--no-embed", default=True, show_default=True,
+              help="Store every item's embeddings (searched by the memorization check; computed once, here).")
+@_embedding_options
 @_build_options
 @click.option("--force", is_flag=True, help="Replace an existing index file.")
-def index_build(sources: tuple[str, ...], out: str, hashes: str, jobs: int, scheduler: str | None, quiet: bool,
-                force: bool) -> int:
-    """Hash SOURCES (folders, image files, fashion-mnist:train|test, IDX files) into a new index.
-    Refuses to replace an existing index without --force (`genaudit index add` extends one)."""
+def index_build(sources: tuple[str, ...], out: str, hashes: str, embed: bool, regions: str, embed_size: int,
+                jobs: int, scheduler: str | None, quiet: bool, force: bool) -> int:
+    """Hash SOURCES (folders, image files, fashion-mnist:train|test, IDX files) into a new index,
+    and store their embeddings (unless --no-embed). Refuses to replace an existing index without
+    --force (`genaudit index add` extends one)."""
     from ..io import refuse_existing
     from ..memorization.index import TrainingIndex
 
     refuse_existing([out], force)  # before any hashing
-    index = TrainingIndex(_families_opt(hashes))
+    index = TrainingIndex(_families_opt(hashes), embedding=_spec(regions, embed_size) if embed else None)
     return _build_and_save(index, sources, out, jobs, scheduler, quiet,
-                           lambda r: f"{out}: {len(index)} items ({', '.join(index.families)}), {len(r.errors)} files"
-                                     f" refused, {r.seconds:.1f} s on {r.scheduler}")
+                           lambda r: f"{out}: {len(index)} items ({', '.join(index.families)}; {_vectors_text(index)}),"
+                                     f" {len(r.errors)} files refused, {r.seconds:.1f} s on {r.scheduler}")
+
+
+@index_group.command("embed")
+@click.argument("index_file", type=click.Path(dir_okay=False, exists=True))
+@_embedding_options
+@_build_options
+def index_embed(index_file: str, regions: str, embed_size: int, jobs: int, scheduler: str | None, quiet: bool) -> int:
+    """Add stored embeddings to an index that has none (built by an older genaudit, or with
+    --no-embed): every item is loaded from its source and embedded; the file is rewritten in place
+    (atomically). Nothing changes when an item cannot be loaded."""
+    from ..memorization.build import NothingToIndexError, embed_index
+    from ..memorization.index import IndexFileError, TrainingIndex
+
+    try:
+        index = TrainingIndex.load(index_file)
+    except IndexFileError as exc:
+        raise click.UsageError(str(exc)) from None
+    if index.embedding is not None:
+        raise click.UsageError(f"{index_file} already stores embeddings ({_vectors_text(index)});"
+                               " rebuild it to change them")
+    progress = Progress(enabled=not quiet, label="embedding")
+    try:
+        report = embed_index(index, _spec(regions, embed_size), jobs=jobs, scheduler=scheduler, progress=progress)
+    except NothingToIndexError as exc:
+        progress.close()  # (idempotent) before the message, so the two do not interleave
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_FINDINGS
+    finally:
+        progress.close()
+    index.save(index_file)
+    click.echo(f"{index_file}: {len(index)} items, {_vectors_text(index)},"
+               f" {report.seconds:.1f} s on {report.scheduler}")
+    return EXIT_OK
 
 
 @index_group.command("add")
@@ -88,7 +156,7 @@ def index_add(index_file: str, sources: tuple[str, ...], jobs: int, scheduler: s
     updates its output on purpose."""
     from ..memorization.index import TrainingIndex
 
-    index = TrainingIndex.load(index_file)
+    index = TrainingIndex.load(index_file)  # new items are embedded as the index's own were (if it stores any)
     before = len(index)
     return _build_and_save(index, sources, index_file, jobs, scheduler, quiet,
                            lambda r: f"{index_file}: {before} + {r.added} = {len(index)} items,"

@@ -45,6 +45,9 @@ class ImageEmbedder:
     ((2, 1280), [1.0, 1.0])
     """
 
+    dim = 1280
+    """Length of every vector."""
+
     def __init__(self, weights_path: str | None = None, device: str = "cpu", batch_size: int = 32,
                  input_size: int = INPUT_SIZE) -> None:
         if not 32 <= input_size <= 1024:
@@ -105,7 +108,7 @@ class ImageEmbedder:
     def embed(self, images: Sequence[Any]) -> np.ndarray:
         net = self._load()
         torch = self._torch
-        out = np.empty((len(images), 1280), dtype=np.float32)
+        out = np.empty((len(images), self.dim), dtype=np.float32)
         with torch.inference_mode():
             for a in range(0, len(images), self.batch_size):
                 batch = images[a:a + self.batch_size]

@@ -37,7 +37,7 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 class AlignParams:
     size: int = 32
     """Side of the greyscale images that are registered and correlated."""
-    rotations: tuple[float, ...] = (-6.0, -3.0, 0.0, 3.0, 6.0)
+    rotations: tuple[float, ...] = (-10.0, -7.5, -5.0, -2.5, 0.0, 2.5, 5.0, 7.5, 10.0)
     """Rotation hypotheses in degrees."""
     scales: tuple[float, ...] = (0.9, 1.0, 1.1)
     """Zoom hypotheses (a 10% crop resized back is a zoom of 1.1)."""
@@ -66,8 +66,10 @@ def grey_thumbnail(image: Any, size: int) -> np.ndarray:
     return a @ LUMA if a.ndim == 3 else a
 
 
-@lru_cache(maxsize=8)
-def _affines(params: AlignParams) -> Any:
+@lru_cache(maxsize=16)
+def _affines(params: AlignParams, mirrored: bool | None = None) -> Any:
+    """The warps to try: every rotation × scale, unmirrored and (with ``params.mirror``) mirrored;
+    ``mirrored`` True or False keeps only that orientation."""
     import torch
 
     rows = []
@@ -75,27 +77,42 @@ def _affines(params: AlignParams) -> Any:
         t = math.radians(deg)
         for s in params.scales:
             c, si = math.cos(t) / s, math.sin(t) / s
-            rows.append([[c, -si, 0.0], [si, c, 0.0]])
-            if params.mirror:  # x -> -x, then the same rotation and scale
+            if mirrored is not True:
+                rows.append([[c, -si, 0.0], [si, c, 0.0]])
+            if params.mirror and mirrored is not False:  # x -> -x, then the same rotation and scale
                 rows.append([[-c, -si, 0.0], [-si, c, 0.0]])
     return torch.tensor(rows, dtype=torch.float32)
 
 
 def aligned_correlation(query: np.ndarray, candidates: Sequence[np.ndarray],
-                        params: AlignParams = AlignParams()) -> np.ndarray:
+                        params: AlignParams = AlignParams(), mirrored: Sequence[bool] | None = None) -> np.ndarray:
     """Best NCC of each candidate thumbnail against the query thumbnail (both ``size``², from
-    :func:`grey_thumbnail`) over the rotation × scale × mirror × shift search; shape (n,)."""
+    :func:`grey_thumbnail`) over the rotation × scale × mirror × shift search; shape (n,).
+    ``mirrored``: per candidate, the one orientation to search (known from the embedding stage:
+    half the work); None searches both (when ``params.mirror``)."""
+    if not len(candidates):
+        return np.zeros(0, dtype=np.float64)
+    if mirrored is not None and params.mirror:
+        out = np.zeros(len(candidates))
+        for flag in (False, True):
+            sel = [j for j, m in enumerate(mirrored) if bool(m) == flag]
+            if sel:
+                out[sel] = _aligned(query, [candidates[j] for j in sel], params, flag)
+        return out
+    return _aligned(query, candidates, params, None)
+
+
+def _aligned(query: np.ndarray, candidates: Sequence[np.ndarray], params: AlignParams,
+             mirrored: bool | None) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
-    if not len(candidates):
-        return np.zeros(0, dtype=np.float64)
     r = params.size
     q = torch.from_numpy(np.ascontiguousarray(query, dtype=np.float32))
     c = torch.from_numpy(np.stack([np.asarray(x, dtype=np.float32) for x in candidates]))
     if q.shape != (r, r) or c.shape[1:] != (r, r):
         raise ValueError(f"thumbnails must be {r}×{r}")
-    affines = _affines(params)
+    affines = _affines(params, mirrored)
     n, m = len(c), len(affines)
     reach = max(1, r // 8)
     inner = max(4, round(r * params.window))

@@ -18,6 +18,7 @@ same however it was computed.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,7 @@ from ..errors import GenauditError
 from ..features.hashing import FAMILIES, hash_images
 from .index import TrainingIndex
 from .sources import is_idx_source, resolve_idx
+from .vectors import EmbeddingSpec
 
 
 class NothingToIndexError(GenauditError):
@@ -52,6 +54,7 @@ class ChunkResult:
     codes: dict[str, np.ndarray]
     sources: list[str]
     errors: list[tuple[str, str, str]]  # (path, code, message)
+    vectors: np.ndarray | None = None  # (n, regions, dim) when the index stores embeddings
 
 
 @dataclass
@@ -97,10 +100,34 @@ def plan_chunks(sources: Sequence[str], chunk_size: int = 2048, ignored: list[st
 
 
 _IDX_CACHE: dict[str, np.ndarray] = {}
+_EMBEDDERS: dict[tuple[str, int], Any] = {}
 
 
-def hash_chunk(chunk: Chunk, families: Sequence[str] = ("phash",)) -> ChunkResult:
-    """Hash one chunk (the per-image work, identical locally and on Dask workers)."""
+def embedder_for(spec: EmbeddingSpec) -> Any:
+    """This process's embedder for ``spec`` (made once), after checking that its weights are the
+    ones the spec names: vectors made by other weights would not be comparable."""
+    from ..features.embedding import ImageEmbedder
+
+    key = (spec.sha256, spec.input_size)
+    emb = _EMBEDDERS.get(key)
+    if emb is None:
+        emb = ImageEmbedder(input_size=spec.input_size)
+        if emb.sha256 != spec.sha256:
+            raise EmbeddingMismatchError(
+                f"the index's embeddings were made with weights sha256 {spec.sha256[:12]}…, this installation's"
+                f" {spec.model} weights are {emb.sha256[:12]}… (rebuild the index with `genaudit index build`)")
+        _EMBEDDERS[key] = emb
+    return emb
+
+
+class EmbeddingMismatchError(GenauditError):
+    """The installed embedding weights are not the ones an index's vectors were made with."""
+
+
+def hash_chunk(chunk: Chunk, families: Sequence[str] = ("phash",), embedding: EmbeddingSpec | None = None
+               ) -> ChunkResult:
+    """Hash one chunk, and embed it when ``embedding`` is given (the per-image work, identical
+    locally and on Dask workers)."""
     from ..errors import ImageLoadError
     from ..io import open_image
 
@@ -122,24 +149,43 @@ def hash_chunk(chunk: Chunk, families: Sequence[str] = ("phash",)) -> ChunkResul
             except ImageLoadError as exc:
                 errors.append((path, exc.code, exc.message))
     codes = {f: hash_images(images, f) for f in families}
-    return ChunkResult(codes, names, errors)
+    vectors = None
+    if embedding is not None:
+        from .vectors import embed_items
+
+        vectors = embed_items(embedder_for(embedding), images, embedding.regions).astype(np.float16)
+    return ChunkResult(codes, names, errors, vectors)
 
 
-def _run_local(chunks: list[Chunk], families: Sequence[str],
-               progress: Callable[[int], None] | None) -> Iterator[ChunkResult]:
-    for c in chunks:
-        r = hash_chunk(c, families)
-        if progress:
-            progress(len(r.sources) + len(r.errors))
-        yield r
+def embed_sources(sources: Sequence[str], embedding: EmbeddingSpec) -> ChunkResult:
+    """Embed items of an existing index by their source strings (``genaudit index embed``); an item
+    that cannot be loaded is an error of its chunk (its source, code, message)."""
+    from .sources import SourceImages
+    from .vectors import embed_items
+
+    loader = SourceImages(size=0)
+    images, names, errors = [], [], []
+    for src in sources:
+        try:
+            images.append(loader.get(src))
+            names.append(src)
+        except Exception as exc:  # noqa: BLE001 - reported per item, never raised
+            errors.append((src, getattr(exc, "code", "unreadable"), str(exc)))
+    vectors = embed_items(embedder_for(embedding), images, embedding.regions).astype(np.float16)
+    return ChunkResult({}, names, errors, vectors)
 
 
-def chunk_items(chunk: Chunk) -> int:
-    return len(chunk.paths) if chunk.idx_file is None else chunk.stop - chunk.start
-
-
-def _run_dask(chunks: list[Chunk], families: Sequence[str], scheduler: str | None, jobs: int,
-              progress: Callable[[int], None] | None) -> Iterator[ChunkResult]:
+def _run(work: Callable[[Any], ChunkResult], chunks: Sequence[Any], scheduler: str | None, jobs: int,
+         progress: Callable[[int], None] | None) -> Iterator[ChunkResult]:
+    """``work`` over ``chunks``, results in chunk order: in this process, or on Dask (an existing
+    scheduler, or an embedded local cluster of ``jobs`` processes) when there is more than one."""
+    if not (scheduler or (jobs > 1 and len(chunks) > 1)):
+        for c in chunks:
+            r = work(c)
+            if progress:
+                progress(len(r.sources) + len(r.errors))
+            yield r
+        return
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -150,7 +196,7 @@ def _run_dask(chunks: list[Chunk], families: Sequence[str], scheduler: str | Non
                                silence_logs=40)
         client = Client(cluster)
     try:
-        futures = client.map(hash_chunk, chunks, families=list(families), pure=False)
+        futures = client.map(work, list(chunks), pure=False)
         position = {f.key: i for i, f in enumerate(futures)}
         done: dict[int, ChunkResult] = {}
         nxt = 0
@@ -168,13 +214,58 @@ def _run_dask(chunks: list[Chunk], families: Sequence[str], scheduler: str | Non
             cluster.close()
 
 
+def chunk_items(chunk: Chunk) -> int:
+    return len(chunk.paths) if chunk.idx_file is None else chunk.stop - chunk.start
+
+
+def embed_index(index: TrainingIndex, embedding: EmbeddingSpec, *, jobs: int = 0, scheduler: str | None = None,
+                chunk_size: int = 256, progress: Callable[[int, int], None] | None = None) -> BuildReport:
+    """Add stored vectors to an index that has none (an older index, or one built with ``--no-embed``):
+    every item is loaded from its source and embedded. All or nothing: when any item cannot be
+    loaded, the index is left unchanged and :class:`NothingToIndexError` names them."""
+    from .vectors import VectorIndex
+
+    if index.vectors is not None:
+        raise ValueError("the index already stores embeddings (rebuild it to change how they are made)")
+    embedder_for(embedding)
+    t0 = time.perf_counter()
+    chunks = [tuple(index.sources[a:a + chunk_size]) for a in range(0, len(index), chunk_size)]
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, len(index))
+
+    jobs = jobs or (os.cpu_count() or 1)
+    vectors = VectorIndex(embedding)
+    report = BuildReport(scheduler=scheduler or ("local" if jobs == 1 or len(chunks) <= 1 else f"dask-local:{jobs}"))
+    work = functools.partial(embed_sources, embedding=embedding)
+    for r in _run(work, chunks, scheduler, jobs, advance):
+        report.errors.extend(r.errors)
+        if not report.errors and r.vectors is not None:
+            vectors.add(r.vectors)
+    if report.errors:
+        n = len(report.errors)
+        raise NothingToIndexError(f"{n} training item{'s' * (n != 1)} could not be loaded, so the index was left"
+                                  f" without embeddings (first: {': '.join(report.errors[0])}); restore the"
+                                  " training data or rebuild the index")
+    index.vectors = vectors
+    report.added = len(index)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
 def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",), index: TrainingIndex | None = None,
-                jobs: int = 0, scheduler: str | None = None, chunk_size: int = 2048,
+                jobs: int = 0, scheduler: str | None = None, chunk_size: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> tuple[TrainingIndex, BuildReport]:
-    """Hash every image of ``sources`` into ``index`` (a new one by default).
+    """Hash every image of ``sources`` into ``index`` (a new one by default), and embed them when
+    the index stores embeddings (``TrainingIndex(families, embedding=spec)``).
 
     ``progress(done, total)`` is called as chunks finish.
     ``jobs``: worker processes of the embedded Dask cluster (0 = one per core; 1 = in this process).
+    ``chunk_size``: items per unit of work (default 2,048; 256 when embedding).
     ``scheduler``: address of an existing Dask scheduler (overrides ``jobs``).
     Sources without a single indexable image raise :class:`NothingToIndexError` (``index`` unchanged).
     """
@@ -186,6 +277,8 @@ def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",),
         families = index.families
     t0 = time.perf_counter()
     ignored: list[str] = []
+    # hashing is fast, embedding is not: smaller chunks when embedding keep the progress moving
+    chunk_size = chunk_size or (256 if index.embedding is not None else 2048)
     chunks = list(plan_chunks(sources, chunk_size, ignored))
     total = sum(chunk_items(c) for c in chunks)
     done = 0
@@ -199,13 +292,13 @@ def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",),
     jobs = jobs or (os.cpu_count() or 1)
     report = BuildReport(scheduler=scheduler or ("local" if jobs == 1 or len(chunks) <= 1 else f"dask-local:{jobs}"),
                          ignored=ignored)
-    if scheduler or (jobs > 1 and len(chunks) > 1):
-        results = _run_dask(chunks, families, scheduler, jobs, advance)
-    else:
-        results = _run_local(chunks, families, advance)
-    for r in results:
+    embedding = index.embedding
+    if embedding is not None:
+        embedder_for(embedding)  # a weights mismatch is a configuration error before any work
+    work = functools.partial(hash_chunk, families=tuple(families), embedding=embedding)
+    for r in _run(work, chunks, scheduler, jobs, advance):
         if r.sources:
-            index.add(r.codes, r.sources)
+            index.add(r.codes, r.sources, r.vectors)
         report.added += len(r.sources)
         report.errors.extend(r.errors)
     if not report.added:  # nothing was added, so ``index`` is as it was

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..errors import GenauditError
 from .sources import loaded_source, stored_source
+from .vectors import EmbeddingSpec, VectorIndex
 
 BITS = 64
 _U64 = np.uint64
@@ -338,8 +339,9 @@ class HammingIndex:
 # ---------------------------------------------------------------------------------------------
 
 INDEX_MAGIC = b"GENAUDIT-HIDX\n"
-INDEX_VERSION = 2  # 2: path sources relative to the index file's folder; 1: as given to the build
-READABLE_VERSIONS = (1, 2)
+INDEX_VERSION = 3  # 3: optional stored embeddings; 2: path sources relative to the index file's folder;
+#                    1: as given to the build
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class IndexFileError(GenauditError):
@@ -348,29 +350,45 @@ class IndexFileError(GenauditError):
 
 class TrainingIndex:
     """Perceptual-hash codes of a training set, one :class:`HammingIndex` per hash family, with the
-    source of every id (a path, or ``fashion-mnist:train:123``)."""
+    source of every id (a path, or ``fashion-mnist:train:123``) and, when built with an embedding
+    model, every item's stored vectors (:class:`~genaudit.memorization.vectors.VectorIndex`)."""
 
-    def __init__(self, families: Sequence[str] = ("phash",)) -> None:
+    def __init__(self, families: Sequence[str] = ("phash",), embedding: EmbeddingSpec | None = None) -> None:
         if not families or len(set(families)) != len(families):
             raise ValueError("families must be distinct and non-empty")
         self.families = tuple(families)
         self.indexes = {f: HammingIndex() for f in self.families}
         self.sources: list[str] = []
+        self.vectors: VectorIndex | None = None if embedding is None else VectorIndex(embedding)
         self.file_sha256: str | None = None
         """sha256 of the file this index was last loaded from or saved to (None: never on disk)."""
 
     def __len__(self) -> int:
         return len(self.sources)
 
-    def add(self, codes: Mapping[str, np.ndarray], sources: Sequence[str]) -> np.ndarray:
-        """Add items: ``codes[family]`` (uint64, one per source) for every family of the index."""
+    @property
+    def embedding(self) -> EmbeddingSpec | None:
+        """How the stored vectors were made (None: the index stores none)."""
+        return None if self.vectors is None else self.vectors.spec
+
+    def add(self, codes: Mapping[str, np.ndarray], sources: Sequence[str], vectors: np.ndarray | None = None
+            ) -> np.ndarray:
+        """Add items: ``codes[family]`` (uint64, one per source) for every family of the index, and
+        their ``vectors`` (n, regions, dim) when the index stores embeddings."""
         if set(codes) != set(self.families):
             raise ValueError(f"need codes for exactly {self.families}, got {sorted(codes)}")
         n = len(sources)
         arrays = {f: as_codes(codes[f]) for f in self.families}
         if any(len(a) != n for a in arrays.values()):
             raise ValueError("every family needs one code per source")
+        if (self.vectors is None) != (vectors is None):
+            raise ValueError("this index stores embeddings: pass the items' vectors" if self.vectors is not None
+                             else "this index stores no embeddings")
+        if vectors is not None and len(vectors) != n:
+            raise ValueError("need one set of vectors per source")
         ids = np.arange(len(self.sources), len(self.sources) + n, dtype=np.int64)
+        if self.vectors is not None:
+            self.vectors.add(np.asarray(vectors))
         for f in self.families:
             self.indexes[f].add(arrays[f])
         self.sources.extend(str(s) for s in sources)
@@ -386,8 +404,11 @@ class TrainingIndex:
         stored = [stored_source(s, os.path.dirname(p)) for s in self.sources]
         sections = [(f"codes:{f}", self.indexes[f].codes.astype("<u8").tobytes()) for f in self.families]
         sections.append(("sources", zlib.compress(json.dumps(stored).encode("ascii"), 6)))
+        if self.vectors is not None:
+            sections.append(("vectors", self.vectors.to_bytes()))
         header = {"format": "genaudit-hash-index", "version": INDEX_VERSION, "count": len(self.sources),
                   "families": list(self.families), "hash_bits": BITS, "sources_relative_to": "index folder",
+                  "embedding": None if self.vectors is None else self.vectors.spec.to_dict(),
                   "sections": [{"name": n, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()}
                                for n, b in sections]}
         tmp = f"{p}.tmp-{os.getpid()}"
@@ -438,6 +459,14 @@ class TrainingIndex:
         if pos != len(data):
             raise IndexFileError(f"{p}: {len(data) - pos} unexpected bytes after the last section")
         index = cls(header["families"])
+        if header.get("embedding"):
+            try:
+                spec = EmbeddingSpec.from_dict(header["embedding"])
+                index.vectors = VectorIndex.from_bytes(spec, blobs["vectors"])
+            except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+                raise IndexFileError(f"{p}: stored embeddings are unreadable ({exc})") from None
+            if len(index.vectors) != header["count"]:
+                raise IndexFileError(f"{p}: {len(index.vectors)} stored embeddings for {header['count']} items")
         sources = [str(x) for x in json.loads(zlib.decompress(blobs["sources"]).decode("utf-8"))]
         if header["version"] >= 2:
             sources = [loaded_source(x, os.path.dirname(p)) for x in sources]

@@ -47,6 +47,9 @@ class SearchParams:
 
     candidates: int = 10
     """Nearest training items per hash family (and per mirror image) passed to the reranker."""
+    neighbours: int = 10
+    """Nearest training items by stored embedding (per orientation) added to the candidates, when
+    the index stores embeddings: near-copies that no hash finds (crops, halves, rotations)."""
     exact_radius: int = 2
     """Hash distance (bits, first family) at or below which a candidate is a match without reranking."""
     similarity: float = 0.94
@@ -70,6 +73,8 @@ class SearchParams:
     def __post_init__(self) -> None:
         if not 1 <= int(self.candidates) <= 1000:
             raise ValueError("candidates must be in 1..1000")
+        if not 0 <= int(self.neighbours) <= 1000:
+            raise ValueError("neighbours must be in 0..1000")
         if not 0 <= int(self.exact_radius) <= 64:
             raise ValueError("exact_radius must be in 0..64")
         if not -1.0 <= float(self.similarity) <= 1.0:
@@ -118,8 +123,9 @@ class ImageMatches:
 
 
 Record = tuple["np.ndarray | None", "np.ndarray | None"]
-"""What a search keeps of a training item: its embedding (stage 2) and its thumbnail (stage 3),
-None where the search does not run that stage."""
+"""What a search keeps of a training item: its embedding (stage 2, when the index stores none) and
+its thumbnails (stage 3: (regions, size, size), one per region of the index's embedding spec, or
+the whole item only), None where the search does not need it."""
 
 
 class NearCopySearch:
@@ -146,6 +152,15 @@ class NearCopySearch:
         self.index = index
         self.params = params or SearchParams()
         self.embedder = embedder
+        spec = index.embedding
+        made_by = (getattr(embedder, "sha256", None), getattr(embedder, "input_size", None))
+        if spec is not None and embedder is not None and made_by != (spec.sha256, spec.input_size):
+            raise ValueError(f"the index's embeddings were made by {spec.model} (weights sha256 {spec.sha256[:12]}…,"
+                             f" input {spec.input_size} px); the embedder given differs: its vectors would not compare")
+        self.stored = spec is not None and embedder is not None
+        """Stage 2 uses the index's stored vectors (and its nearest-neighbour search) instead of
+        embedding the candidates at query time."""
+        self.regions: tuple[str, ...] = spec.regions if spec is not None else ("whole",)
         self.align = align or AlignParams()
         self.cache_items = self.CACHE_ITEMS if cache_items is None else int(cache_items)
         if self.cache_items < 0:
@@ -163,14 +178,19 @@ class NearCopySearch:
         cand, own_hash = self._hash_candidates(pils, mirrors)
         errors: list[list[str]] = [[] for _ in pils]
         items: dict[int, Record] = {}
-        if self.embedder is not None:  # stage 2 needs every candidate: load and reduce each once
+        region_of: list[dict[int, int]] = [{} for _ in pils]
+        if self.stored:  # stage 2 from the stored vectors: nothing is loaded
+            sims, region_of = self._stored_similarities(pils, mirrors, cand, own_hash)
+        elif self.embedder is not None:  # stage 2 needs every candidate: load and reduce each once
             rows_of: dict[int, list[int]] = {}
             for row, c in enumerate(cand):
                 for i in c:
                     rows_of.setdefault(i, []).append(row)
             items = self._items_for(sorted(rows_of), rows_of, errors)
-        sims = self._similarities(pils, mirrors, cand, items)
-        aligned = self._register(pils, cand, sims, items, errors) if self.params.align else [{} for _ in pils]
+        if not self.stored:
+            sims = self._similarities(pils, mirrors, cand, items)
+        aligned = (self._register(pils, cand, sims, region_of, items, errors) if self.params.align
+                   else [{} for _ in pils])
         first = self.index.families[0]
         rule = self.params.rule()
         out = []
@@ -180,7 +200,8 @@ class NearCopySearch:
             hits = matching_ids(scored, **rule)
             scored.sort(key=lambda c: (c[0] not in hits, match_order(c)))
             items_out = [{**cand[row][i], "similarity": None if sim is None else round(sim, 4),
-                          "aligned": None if al is None else round(al, 4), "match": i in hits}
+                          "aligned": None if al is None else round(al, 4), "match": i in hits,
+                          **({"region": self.regions[region_of[row][i]]} if i in region_of[row] else {})}
                          for i, _, sim, al in scored]
             out.append(ImageMatches({f: own_hash[f][row] for f in own_hash}, items_out, self.embedder is not None,
                                     errors[row]))
@@ -194,12 +215,14 @@ class NearCopySearch:
         first = self.index.families[0]
         cand: list[dict[int, dict[str, Any]]] = [{} for _ in pils]
         own_hash: dict[str, list[str]] = {}
+        self._mirror_hash: dict[str, list[str]] = {}
         for fam in self.index.families:
             hidx = self.index.indexes[fam]
             k = min(self.params.candidates, len(self.index))
             q = hash_images(pils, fam)
             qm = hash_images(mirrors, fam)
             own_hash[fam] = [to_hex(c) for c in q]
+            self._mirror_hash[fam] = [to_hex(c) for c in qm]
             if k == 0:
                 continue
             for codes, mirrored in ((q, False), (qm, True)):
@@ -216,6 +239,52 @@ class NearCopySearch:
                             if fam == first:
                                 c["mirrored"] = mirrored
         return cand, own_hash
+
+    def _stored_similarities(self, pils: Sequence[Any], mirrors: Sequence[Any], cand: list[dict[int, dict[str, Any]]],
+                             own_hash: dict[str, list[str]]) -> tuple[list[dict[int, float]], list[dict[int, int]]]:
+        """Stage 2 with stored vectors: the ``neighbours`` nearest items of the image and of its
+        mirror image join the hash candidates (with their true hash distances), and every
+        candidate's similarity is the largest cosine over its regions and the two orientations."""
+        vectors = self.index.vectors
+        assert vectors is not None and self.embedder is not None
+        q_emb = self.embedder.embed(pils)
+        m_emb = self.embedder.embed(mirrors)
+        if self.params.neighbours:
+            for emb in (q_emb, m_emb):
+                found, _, _ = vectors.search(emb, self.params.neighbours)
+                for row in range(len(pils)):
+                    for i in found[row]:
+                        if i >= 0 and int(i) not in cand[row]:
+                            cand[row][int(i)] = self._embedding_candidate(int(i), own_hash, row)
+        sims: list[dict[int, float]] = [{} for _ in pils]
+        region_of: list[dict[int, int]] = [{} for _ in pils]
+        self._mirror_of: list[dict[int, bool]] = [{} for _ in pils]
+        for row in range(len(pils)):
+            ids = list(cand[row])
+            if not ids:
+                continue
+            V = vectors.vectors(ids)  # (n, regions, dim)
+            direct, mirror = V @ q_emb[row], V @ m_emb[row]
+            s = np.minimum(np.maximum(direct, mirror), 1.0)  # (n, regions); float16 storage can pass 1
+            best = s.argmax(axis=1)
+            sims[row] = {i: float(s[j, best[j]]) for j, i in enumerate(ids)}
+            region_of[row] = {i: int(best[j]) for j, i in enumerate(ids)}
+            self._mirror_of[row] = {i: bool(mirror[j, best[j]] > direct[j, best[j]]) for j, i in enumerate(ids)}
+        return sims, region_of
+
+    def _embedding_candidate(self, i: int, own_hash: dict[str, list[str]], row: int) -> dict[str, Any]:
+        """A candidate found by its embedding: its hash distances to the image (the nearer of image
+        and mirror image, per family) are computed, so the verdict rule sees true values."""
+        first = self.index.families[0]
+        c: dict[str, Any] = {"id": i, "source": self.index.sources[i], "hash_distance": {}}
+        for fam in self.index.families:
+            code = int(self.index.indexes[fam].codes[i])
+            q, qm = (int(h, 16) for h in (own_hash[fam][row], self._mirror_hash[fam][row]))
+            d, dm = (code ^ q).bit_count(), (code ^ qm).bit_count()
+            c["hash_distance"][fam] = min(d, dm)
+            if fam == first:
+                c["mirrored"] = dm < d
+        return c
 
     def _similarities(self, pils: Sequence[Any], mirrors: Sequence[Any], cand: list[dict[int, dict[str, Any]]],
                       items: dict[int, Record]) -> list[dict[int, float]]:
@@ -235,8 +304,10 @@ class NearCopySearch:
         return sims
 
     def _register(self, pils: Sequence[Any], cand: list[dict[int, Any]], sims: list[dict[int, float]],
-                  items: dict[int, Record], errors: list[list[str]]) -> list[dict[int, float]]:
-        """Stage 3: aligned correlation of each image's ``align_top`` best candidates."""
+                  region_of: list[dict[int, int]], items: dict[int, Record], errors: list[list[str]]
+                  ) -> list[dict[int, float]]:
+        """Stage 3: aligned correlation of each image's ``align_top`` best candidates (with stored
+        vectors: against the most similar region, in the orientation the embeddings found)."""
         from .align import aligned_correlation, grey_thumbnail
 
         first = self.index.families[0]
@@ -246,7 +317,7 @@ class NearCopySearch:
                                                     cand[row][i]["hash_distance"].get(first, NO_DISTANCE)))
 
         best = [ranked(row)[:self.params.align_top] for row in range(len(pils))]
-        if self.embedder is None:  # stage 2 loaded nothing: load the registered candidates now
+        if self.embedder is None or self.stored:  # stage 2 loaded nothing: load the registered candidates now
             rows_of: dict[int, list[int]] = {}
             for row, ids in enumerate(best):
                 for i in ids:
@@ -254,9 +325,11 @@ class NearCopySearch:
             items = self._items_for(sorted(rows_of), rows_of, errors)
         out: list[dict[int, float]] = []
         for row, pil in enumerate(pils):
-            thumbs = {i: t for i in best[row] if i in items and (t := items[i][1]) is not None}
-            scores = aligned_correlation(grey_thumbnail(pil, self.align.size), list(thumbs.values()), self.align)
-            out.append({i: float(v) for i, v in zip(thumbs, scores, strict=True)})
+            owners = [i for i in best[row] if i in items and items[i][1] is not None]
+            thumbs = [items[i][1][region_of[row].get(i, 0)] for i in owners]  # type: ignore[index]
+            mirrored = [self._mirror_of[row][i] for i in owners] if self.stored else None
+            scores = aligned_correlation(grey_thumbnail(pil, self.align.size), thumbs, self.align, mirrored)
+            out.append({i: float(v) for i, v in zip(owners, scores, strict=True)})
         return out
 
     def _items_for(self, ids: Sequence[int], rows_of: dict[int, list[int]], errors: list[list[str]]
@@ -266,6 +339,7 @@ class NearCopySearch:
         thumbnails (when registering). An item that cannot be loaded is left out, noted in the
         errors of the rows ``rows_of[i]``."""
         from .align import grey_thumbnail
+        from .vectors import region_crop
 
         out: dict[int, Record] = {}
         todo = []
@@ -285,9 +359,12 @@ class NearCopySearch:
                     keep.append(i)
             if not keep:
                 continue
-            embs = list(self.embedder.embed(loaded)) if self.embedder is not None else [None] * len(keep)
+            embs = (list(self.embedder.embed(loaded)) if self.embedder is not None and not self.stored
+                    else [None] * len(keep))
             for i, img, e in zip(keep, loaded, embs, strict=True):
-                out[i] = (e, grey_thumbnail(img, self.align.size) if self.params.align else None)
+                thumbs = (np.stack([grey_thumbnail(region_crop(img, r), self.align.size) for r in self.regions])
+                          if self.params.align else None)
+                out[i] = (e, thumbs)
                 self._items[i] = out[i]
                 if len(self._items) > self.cache_items:
                     self._items.popitem(last=False)
