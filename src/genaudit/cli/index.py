@@ -12,7 +12,7 @@ from .output import EXIT_FINDINGS, EXIT_OK, FileResults, Progress, echo_ignored,
 
 @click.group("index")
 def index_group() -> None:
-    """Perceptual-hash index of a training set: build, add, query (memorization checks)."""
+    """Index of a training set (hashes and stored embeddings): build, add, embed, query (memorization checks)."""
 
 
 def _families_opt(text: str) -> tuple[str, ...]:
