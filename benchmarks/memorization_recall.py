@@ -334,6 +334,7 @@ def main() -> None:
     ap.add_argument("--no-imagededup", action="store_true")
     ap.add_argument("--tune-seed", type=int, default=0, help="the set thresholds are chosen on")
     ap.add_argument("--seed", type=int, default=1, help="the set figures are reported on")
+    ap.add_argument("--parallel", action="store_true", help="run the two sets in two processes")
     ap.add_argument("--json", default="benchmarks/results/memorization_recall.json")
     args = ap.parse_args()
     if args.seed == args.tune_seed:
@@ -345,8 +346,17 @@ def main() -> None:
     defaults = SearchParams().rule()
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="genaudit-recall-") as tmp:
-        tune_records = prefilter(run_set(args.n, args.tune_seed, args.tile, not args.no_imagededup, tmp))
-        report_records = prefilter(run_set(args.n, args.seed, args.tile, not args.no_imagededup, tmp))
+        if args.parallel:  # the two sets are independent: one process each
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
+            with ProcessPoolExecutor(2, mp_context=get_context("spawn"), initializer=_one_thread) as ex:
+                futs = [ex.submit(run_set, args.n, s, args.tile, not args.no_imagededup, tmp)
+                        for s in (args.tune_seed, args.seed)]
+                tune_records, report_records = (prefilter(f.result()) for f in futs)
+        else:
+            tune_records = prefilter(run_set(args.n, args.tune_seed, args.tile, not args.no_imagededup, tmp))
+            report_records = prefilter(run_set(args.n, args.seed, args.tile, not args.no_imagededup, tmp))
     methods = method_deciders(defaults)
     if args.no_imagededup:
         methods = {k: v for k, v in methods.items() if not k.startswith("imagededup")}
@@ -379,6 +389,12 @@ def main() -> None:
                            "seed": args.seed, "targets": TARGET, "results": results, "summary": summary,
                            "check_defaults": dict(defaults), "check_options": repr(MemorizationOptions()),
                            "seconds": round(time.perf_counter() - t_start, 1), "environment": environment()})
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _fmt(t: Any) -> str:

@@ -115,7 +115,13 @@ def _training_index(out_dir: str, samples: str) -> tuple[str, str]:
     os.makedirs(training, exist_ok=True)
     for i in range(TRAINING_ITEMS):
         write_png(os.path.join(training, f"train_{i:05d}.png"), images[i])
-    index, _ = build_index([training], jobs=1)
+    from .features.embedding import ImageEmbedder
+    from .memorization.index import TrainingIndex
+    from .memorization.vectors import EmbeddingSpec
+
+    # stored whole-item embeddings, as `genaudit index build --regions whole` makes them
+    spec = EmbeddingSpec.of(ImageEmbedder(), ("whole",))
+    index, _ = build_index([training], index=TrainingIndex(("phash",), embedding=spec), jobs=1)
     path = os.path.join(out_dir, "index", "train.gaidx")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     index.save(path)

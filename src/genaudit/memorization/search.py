@@ -141,7 +141,8 @@ class NearCopySearch:
     CACHE_ITEMS = 20_000
     """Default of :attr:`cache_items`: training items whose embedding (1,280 float32: 5,120 bytes)
     and registration thumbnail (32² float32: 4,096 bytes) are kept, least recently used dropped
-    first; about 9.2 kB an item, 184 MB when full."""
+    first; about 9.2 kB an item, 184 MB when full. With stored vectors no embedding is kept, but a
+    thumbnail per region (32² float16 each: 12,288 bytes for six regions, 246 MB when full)."""
     LOAD_CHUNK = 64
     """Training items decoded at a time (their images are dropped once embedded and reduced)."""
 
@@ -364,6 +365,8 @@ class NearCopySearch:
             for i, img, e in zip(keep, loaded, embs, strict=True):
                 thumbs = (np.stack([grey_thumbnail(region_crop(img, r), self.align.size) for r in self.regions])
                           if self.params.align else None)
+                if thumbs is not None and self.stored:  # one per region: half the memory (NCC moves < 1e-3)
+                    thumbs = thumbs.astype(np.float16)
                 out[i] = (e, thumbs)
                 self._items[i] = out[i]
                 if len(self._items) > self.cache_items:
