@@ -30,8 +30,10 @@ come, cheapest first, from
    geometry is then sharpened on the spectrum: the peak of every watermark frequency is located
    by interpolation and T is fitted to all of them by weighted least squares — hundreds of
    frequencies pin T to ~1e-4, which no grid step or lag peak can;
-3. a **grid**, when neither was convincing: a fine sweep of unrotated resizes (where the lattice is
-   faint: small or busy images), then rotations ±8° × a list of scales.
+3. a **grid**, when neither was convincing: a fine sweep of unrotated uniform resizes (where the
+   lattice is faint: small or busy images), the per-axis sweep (:func:`_axis_sweep`: the energy at
+   every pair of axis magnifications, for aspect changes the lattice cannot see), then rotations
+   ±8° × a list of scales.
 
 Each hypothesis costs a sampling of ~300 spectrum values (large sets are first narrowed by the
 sign-blind energy at all the watermark's frequencies) and a 64×64 inverse FFT of the sync pattern,
