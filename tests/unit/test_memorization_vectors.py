@@ -120,7 +120,8 @@ def test_search_uses_stored_vectors_and_finds_what_hashes_miss(train_dir: Path, 
     half = np.ascontiguousarray(src[:, :48])
     rotated = np.asarray(Image.fromarray(src).rotate(10, resample=Image.Resampling.BICUBIC))
     unrelated = next(photo_crops(96, 1, seed=999))[1]
-    found = search.search([half, rotated, unrelated])
+    mirrored = np.ascontiguousarray(rotated[:, ::-1])
+    found = search.search([half, rotated, unrelated, mirrored])
     # the half is far from its source in hash space: only the embedding stage can bring it in
     hashed = index.indexes["phash"].knn(hash_images([Image.fromarray(half)], "phash"), 2)[0][0]
     assert target not in hashed
@@ -128,8 +129,9 @@ def test_search_uses_stored_vectors_and_finds_what_hashes_miss(train_dir: Path, 
     assert found[0].matches[0]["region"] == "left"
     assert [m["id"] for m in found[1].matches] == [target]
     assert found[2].matches == []
+    assert [m["id"] for m in found[3].matches] == [target] and found[3].matches[0]["aligned"] > 0.95
     # stage 2 loaded nothing: only the registered candidates were loaded (2 per query at most)
-    assert loader.loads <= 2 * 3
+    assert loader.loads <= 2 * 4
     with pytest.raises(ValueError, match="would not compare"):
         NearCopySearch(index, embedder=ImageEmbedder(input_size=96))
 

@@ -85,17 +85,18 @@ def _affines(params: AlignParams, mirrored: bool | None = None) -> Any:
 
 
 def aligned_correlation(query: np.ndarray, candidates: Sequence[np.ndarray],
-                        params: AlignParams = AlignParams(), mirrored: Sequence[bool] | None = None) -> np.ndarray:
+                        params: AlignParams = AlignParams(),
+                        mirrored: Sequence[bool | None] | None = None) -> np.ndarray:
     """Best NCC of each candidate thumbnail against the query thumbnail (both ``size``², from
     :func:`grey_thumbnail`) over the rotation × scale × mirror × shift search; shape (n,).
-    ``mirrored``: per candidate, the one orientation to search (known from the embedding stage:
-    half the work); None searches both (when ``params.mirror``)."""
+    ``mirrored``: per candidate, the one orientation to search when it is known (from the
+    embedding stage: half the work), None for both (as when ``mirrored`` itself is None)."""
     if not len(candidates):
         return np.zeros(0, dtype=np.float64)
     if mirrored is not None and params.mirror:
         out = np.zeros(len(candidates))
-        for flag in (False, True):
-            sel = [j for j, m in enumerate(mirrored) if bool(m) == flag]
+        for flag in (False, True, None):
+            sel = [j for j, m in enumerate(mirrored) if m is flag]
             if sel:
                 out[sel] = _aligned(query, [candidates[j] for j in sel], params, flag)
         return out

@@ -143,6 +143,9 @@ class NearCopySearch:
     and registration thumbnail (32² float32: 4,096 bytes) are kept, least recently used dropped
     first; about 9.2 kB an item, 184 MB when full. With stored vectors no embedding is kept, but a
     thumbnail per region (32² float16 each: 12,288 bytes for six regions, 246 MB when full)."""
+    ORIENTATION_GAP = 0.05
+    """With stored vectors, a candidate is registered in one orientation only when the image's and
+    its mirror image's similarities to it differ by at least this much (else in both)."""
     LOAD_CHUNK = 64
     """Training items decoded at a time (their images are dropped once embedded and reduced)."""
 
@@ -259,7 +262,7 @@ class NearCopySearch:
                             cand[row][int(i)] = self._embedding_candidate(int(i), own_hash, row)
         sims: list[dict[int, float]] = [{} for _ in pils]
         region_of: list[dict[int, int]] = [{} for _ in pils]
-        self._mirror_of: list[dict[int, bool]] = [{} for _ in pils]
+        self._mirror_of: list[dict[int, bool | None]] = [{} for _ in pils]
         for row in range(len(pils)):
             ids = list(cand[row])
             if not ids:
@@ -270,7 +273,10 @@ class NearCopySearch:
             best = s.argmax(axis=1)
             sims[row] = {i: float(s[j, best[j]]) for j, i in enumerate(ids)}
             region_of[row] = {i: int(best[j]) for j, i in enumerate(ids)}
-            self._mirror_of[row] = {i: bool(mirror[j, best[j]] > direct[j, best[j]]) for j, i in enumerate(ids)}
+            # the orientation to register, when the embeddings clearly tell (symmetric content does not)
+            gap = mirror[np.arange(len(ids)), best] - direct[np.arange(len(ids)), best]
+            self._mirror_of[row] = {i: (None if abs(gap[j]) < self.ORIENTATION_GAP else bool(gap[j] > 0))
+                                    for j, i in enumerate(ids)}
         return sims, region_of
 
     def _embedding_candidate(self, i: int, own_hash: dict[str, list[str]], row: int) -> dict[str, Any]:
