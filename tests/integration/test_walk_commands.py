@@ -73,7 +73,8 @@ def test_index_build_leaves_out_files_that_are_not_images(run_cli: CliRunner, fo
     out = tmp_path / "train.gaidx"
     r = run_cli("index", "build", str(folder), "-o", str(out), "-j", "1", "-q")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith(f"{out}: 1 items (phash), 0 files refused")
+    assert r.stdout.startswith(f"{out}: 1 items (phash; embeddings: 6 regions × 1280 float16")
+    assert ", 0 files refused" in r.stdout
     assert "genaudit: ignored 2 files that are not images" in r.stderr
     (folder / "sub" / "a.png").unlink()
     r = run_cli("index", "build", str(folder), "-o", str(tmp_path / "empty.gaidx"), "-j", "1", "-q")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genaudit.memorization.index import INDEX_MAGIC, HammingIndex, IndexFileError, TrainingIndex
+from genaudit.memorization.index import INDEX_MAGIC, INDEX_VERSION, HammingIndex, IndexFileError, TrainingIndex
 from tests.conftest import CliRunner
 
 
@@ -110,7 +110,7 @@ def test_index_file_damage_is_an_error_never_an_answer(tmp_path: Path) -> None:
     (tmp_path / "cut.gaidx").write_bytes(data[:-10])
     with pytest.raises(IndexFileError, match="truncated"):
         TrainingIndex.load(tmp_path / "cut.gaidx")
-    (tmp_path / "v9.gaidx").write_bytes(data.replace(b'"version": 2', b'"version": 9', 1))
+    (tmp_path / "v9.gaidx").write_bytes(data.replace(f'"version": {INDEX_VERSION}'.encode(), b'"version": 9', 1))
     with pytest.raises(IndexFileError, match="version 9"):
         TrainingIndex.load(tmp_path / "v9.gaidx")
     (tmp_path / "png.gaidx").write_bytes(b"\x89PNG\r\n\x1a\n" + data[:50])
