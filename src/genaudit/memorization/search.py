@@ -179,21 +179,22 @@ class NearCopySearch:
 
         pils = [im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im)) for im in images]
         mirrors = [ImageOps.mirror(p) for p in pils]
-        cand, own_hash = self._hash_candidates(pils, mirrors)
+        cand, own_hash, codes = self._hash_candidates(pils, mirrors)
         errors: list[list[str]] = [[] for _ in pils]
         items: dict[int, Record] = {}
         region_of: list[dict[int, int]] = [{} for _ in pils]
+        orientation: list[dict[int, bool | None]] | None = None
         if self.stored:  # stage 2 from the stored vectors: nothing is loaded
-            sims, region_of = self._stored_similarities(pils, mirrors, cand, own_hash)
-        elif self.embedder is not None:  # stage 2 needs every candidate: load and reduce each once
-            rows_of: dict[int, list[int]] = {}
-            for row, c in enumerate(cand):
-                for i in c:
-                    rows_of.setdefault(i, []).append(row)
-            items = self._items_for(sorted(rows_of), rows_of, errors)
-        if not self.stored:
+            sims, region_of, orientation = self._stored_similarities(pils, mirrors, cand, codes)
+        else:
+            if self.embedder is not None:  # stage 2 needs every candidate: load and reduce each once
+                rows_of: dict[int, list[int]] = {}
+                for row, c in enumerate(cand):
+                    for i in c:
+                        rows_of.setdefault(i, []).append(row)
+                items = self._items_for(sorted(rows_of), rows_of, errors)
             sims = self._similarities(pils, mirrors, cand, items)
-        aligned = (self._register(pils, cand, sims, region_of, items, errors) if self.params.align
+        aligned = (self._register(pils, cand, sims, region_of, orientation, items, errors) if self.params.align
                    else [{} for _ in pils])
         first = self.index.families[0]
         rule = self.params.rule()
@@ -212,21 +213,23 @@ class NearCopySearch:
         return out
 
     def _hash_candidates(self, pils: Sequence[Any], mirrors: Sequence[Any]
-                         ) -> tuple[list[dict[int, dict[str, Any]]], dict[str, list[str]]]:
-        """Stage 1: each image's candidates by id (nearest distance per family) and its own hashes."""
+                         ) -> tuple[list[dict[int, dict[str, Any]]], dict[str, list[str]],
+                                    dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Stage 1: each image's candidates by id (nearest distance per family), its own hashes (hex)
+        and, per family, the codes of the images and of their mirror images."""
         from ..features.hashing import hash_images, to_hex
 
         first = self.index.families[0]
         cand: list[dict[int, dict[str, Any]]] = [{} for _ in pils]
         own_hash: dict[str, list[str]] = {}
-        self._mirror_hash: dict[str, list[str]] = {}
+        codes_of: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for fam in self.index.families:
             hidx = self.index.indexes[fam]
             k = min(self.params.candidates, len(self.index))
             q = hash_images(pils, fam)
             qm = hash_images(mirrors, fam)
             own_hash[fam] = [to_hex(c) for c in q]
-            self._mirror_hash[fam] = [to_hex(c) for c in qm]
+            codes_of[fam] = (q, qm)
             if k == 0:
                 continue
             for codes, mirrored in ((q, False), (qm, True)):
@@ -242,13 +245,16 @@ class NearCopySearch:
                             c["hash_distance"][fam] = int(d)
                             if fam == first:
                                 c["mirrored"] = mirrored
-        return cand, own_hash
+        return cand, own_hash, codes_of
 
     def _stored_similarities(self, pils: Sequence[Any], mirrors: Sequence[Any], cand: list[dict[int, dict[str, Any]]],
-                             own_hash: dict[str, list[str]]) -> tuple[list[dict[int, float]], list[dict[int, int]]]:
+                             codes: dict[str, tuple[np.ndarray, np.ndarray]]
+                             ) -> tuple[list[dict[int, float]], list[dict[int, int]], list[dict[int, bool | None]]]:
         """Stage 2 with stored vectors: the ``neighbours`` nearest items of the image and of its
         mirror image join the hash candidates (with their true hash distances), and every
-        candidate's similarity is the largest cosine over its regions and the two orientations."""
+        candidate's similarity is the largest cosine over its regions and the two orientations.
+        Returns the similarities, each candidate's best region and the orientation to register it
+        in (True: mirrored, False: as is, None: both — the embeddings do not tell)."""
         vectors = self.index.vectors
         assert vectors is not None and self.embedder is not None
         q_emb = self.embedder.embed(pils)
@@ -259,10 +265,10 @@ class NearCopySearch:
                 for row in range(len(pils)):
                     for i in found[row]:
                         if i >= 0 and int(i) not in cand[row]:
-                            cand[row][int(i)] = self._embedding_candidate(int(i), own_hash, row)
+                            cand[row][int(i)] = self._embedding_candidate(int(i), codes, row)
         sims: list[dict[int, float]] = [{} for _ in pils]
         region_of: list[dict[int, int]] = [{} for _ in pils]
-        self._mirror_of: list[dict[int, bool | None]] = [{} for _ in pils]
+        orientation: list[dict[int, bool | None]] = [{} for _ in pils]
         for row in range(len(pils)):
             ids = list(cand[row])
             if not ids:
@@ -275,18 +281,19 @@ class NearCopySearch:
             region_of[row] = {i: int(best[j]) for j, i in enumerate(ids)}
             # the orientation to register, when the embeddings clearly tell (symmetric content does not)
             gap = mirror[np.arange(len(ids)), best] - direct[np.arange(len(ids)), best]
-            self._mirror_of[row] = {i: (None if abs(gap[j]) < self.ORIENTATION_GAP else bool(gap[j] > 0))
-                                    for j, i in enumerate(ids)}
-        return sims, region_of
+            orientation[row] = {i: (None if abs(gap[j]) < self.ORIENTATION_GAP else bool(gap[j] > 0))
+                                for j, i in enumerate(ids)}
+        return sims, region_of, orientation
 
-    def _embedding_candidate(self, i: int, own_hash: dict[str, list[str]], row: int) -> dict[str, Any]:
+    def _embedding_candidate(self, i: int, codes: dict[str, tuple[np.ndarray, np.ndarray]], row: int
+                             ) -> dict[str, Any]:
         """A candidate found by its embedding: its hash distances to the image (the nearer of image
         and mirror image, per family) are computed, so the verdict rule sees true values."""
         first = self.index.families[0]
         c: dict[str, Any] = {"id": i, "source": self.index.sources[i], "hash_distance": {}}
         for fam in self.index.families:
             code = int(self.index.indexes[fam].codes[i])
-            q, qm = (int(h, 16) for h in (own_hash[fam][row], self._mirror_hash[fam][row]))
+            q, qm = (int(x[row]) for x in codes[fam])
             d, dm = (code ^ q).bit_count(), (code ^ qm).bit_count()
             c["hash_distance"][fam] = min(d, dm)
             if fam == first:
@@ -311,8 +318,8 @@ class NearCopySearch:
         return sims
 
     def _register(self, pils: Sequence[Any], cand: list[dict[int, Any]], sims: list[dict[int, float]],
-                  region_of: list[dict[int, int]], items: dict[int, Record], errors: list[list[str]]
-                  ) -> list[dict[int, float]]:
+                  region_of: list[dict[int, int]], orientation: list[dict[int, bool | None]] | None,
+                  items: dict[int, Record], errors: list[list[str]]) -> list[dict[int, float]]:
         """Stage 3: aligned correlation of each image's ``align_top`` best candidates (with stored
         vectors: against the most similar region, in the orientation the embeddings found)."""
         from .align import aligned_correlation, grey_thumbnail
@@ -334,7 +341,7 @@ class NearCopySearch:
         for row, pil in enumerate(pils):
             owners = [i for i in best[row] if i in items and items[i][1] is not None]
             thumbs = [items[i][1][region_of[row].get(i, 0)] for i in owners]  # type: ignore[index]
-            mirrored = [self._mirror_of[row][i] for i in owners] if self.stored else None
+            mirrored = [orientation[row][i] for i in owners] if orientation is not None else None
             scores = aligned_correlation(grey_thumbnail(pil, self.align.size), thumbs, self.align, mirrored)
             out.append({i: float(v) for i, v in zip(owners, scores, strict=True)})
         return out

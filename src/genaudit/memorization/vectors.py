@@ -11,7 +11,8 @@ Vectors are L2-normalised, so the inner product is the cosine similarity, and th
 half precision (a faiss ``IndexScalarQuantizer`` with ``QT_fp16``: 2 bytes per dimension on disk
 and in memory, searched exhaustively, exact up to float16 rounding — about 3e-5 on a cosine).
 The index records which model, weights (sha256) and input size made the vectors; a query must be
-embedded the same way (:meth:`VectorIndex.check_embedder`).
+embedded the same way (checked by :func:`~genaudit.memorization.build.embedder_for` and
+:class:`~genaudit.memorization.search.NearCopySearch`).
 
 >>> import numpy as np
 >>> spec = EmbeddingSpec(model="test", sha256="0" * 64, input_size=224, dim=4, regions=("whole", "left"))

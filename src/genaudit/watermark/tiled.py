@@ -708,28 +708,28 @@ class TiledDetection:
                 "checks_used": self.checks_used, "payload_bit_errors_corrected": self.payload_errors}
 
 
-def _fine_scales(params: TiledParams, spec: _Spectrum) -> np.ndarray:
-    """Uniform resizes from ``min_scale`` to ``max_scale``, unrotated, spaced so that the band's
-    highest frequency is never more than half a bin of this image away from one of them."""
-    n = max(spec.h, spec.w)
-    c = 0.5 * params.period / params.band[1]
+def _scale_ladder(params: TiledParams, c: float, n: float, fit: int) -> np.ndarray:
+    """Magnifications from ``min_scale`` to ``max_scale``, each the previous × (1 + c·s / n) (the
+    band's highest frequency then moves by a fixed number of bins between neighbours), keeping
+    those at which a tile fits in ``fit`` px."""
     out = [params.min_scale]
     while out[-1] < params.max_scale:
         out.append(out[-1] * (1.0 + c * out[-1] / n))
     scales = np.asarray(out)
-    return scales[scales * params.period <= min(spec.h, spec.w)]
+    return scales[scales * params.period <= fit]
+
+
+def _fine_scales(params: TiledParams, spec: _Spectrum) -> np.ndarray:
+    """Uniform resizes from ``min_scale`` to ``max_scale``, unrotated, spaced so that the band's
+    highest frequency is never more than half a bin of this image away from one of them."""
+    return _scale_ladder(params, 0.5 * params.period / params.band[1], max(spec.h, spec.w), min(spec.h, spec.w))
 
 
 def _axis_scales(params: TiledParams, m: int, n: int) -> np.ndarray:
     """Magnifications of one image axis from ``min_scale`` to ``max_scale`` for the per-axis sweep,
     spaced so that the band's highest frequency moves by two bins of an ``m``-bin spectrum between
     neighbours (the power map is smoothed over ±1 bin); only those at which a tile fits in ``n`` px."""
-    c = 2.0 * params.period / (params.band[1] * m)
-    out = [params.min_scale]
-    while out[-1] < params.max_scale:
-        out.append(out[-1] * (1.0 + c * out[-1]))
-    scales = np.asarray(out)
-    return scales[scales * params.period <= n]
+    return _scale_ladder(params, 2.0 * params.period / (params.band[1] * m), 1, n)
 
 
 def _axis_sweep(spec: _Spectrum, k: np.ndarray, params: TiledParams, top: int = 12) -> np.ndarray:
