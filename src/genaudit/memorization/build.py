@@ -175,11 +175,19 @@ def embed_sources(sources: Sequence[str], embedding: EmbeddingSpec) -> ChunkResu
     return ChunkResult({}, names, errors, vectors)
 
 
+def _where(scheduler: str | None, jobs: int, n_chunks: int) -> str:
+    """Where :func:`_run` runs the chunks: ``local`` (this process), the scheduler's address, or
+    ``dask-local:N`` (an embedded cluster of N processes)."""
+    if scheduler:
+        return scheduler
+    return "local" if jobs <= 1 or n_chunks <= 1 else f"dask-local:{jobs}"
+
+
 def _run(work: Callable[[Any], ChunkResult], chunks: Sequence[Any], scheduler: str | None, jobs: int,
          progress: Callable[[int], None] | None) -> Iterator[ChunkResult]:
     """``work`` over ``chunks``, results in chunk order: in this process, or on Dask (an existing
     scheduler, or an embedded local cluster of ``jobs`` processes) when there is more than one."""
-    if not (scheduler or (jobs > 1 and len(chunks) > 1)):
+    if not scheduler and _where(scheduler, jobs, len(chunks)) == "local":
         for c in chunks:
             r = work(c)
             if progress:
@@ -240,7 +248,7 @@ def embed_index(index: TrainingIndex, embedding: EmbeddingSpec, *, jobs: int = 0
 
     jobs = jobs or (os.cpu_count() or 1)
     vectors = VectorIndex(embedding)
-    report = BuildReport(scheduler=scheduler or ("local" if jobs == 1 or len(chunks) <= 1 else f"dask-local:{jobs}"))
+    report = BuildReport(scheduler=_where(scheduler, jobs, len(chunks)))
     work = functools.partial(embed_sources, embedding=embedding)
     for r in _run(work, chunks, scheduler, jobs, advance):
         report.errors.extend(r.errors)
@@ -290,8 +298,7 @@ def build_index(sources: Sequence[str], *, families: Sequence[str] = ("phash",),
             progress(done, total)
 
     jobs = jobs or (os.cpu_count() or 1)
-    report = BuildReport(scheduler=scheduler or ("local" if jobs == 1 or len(chunks) <= 1 else f"dask-local:{jobs}"),
-                         ignored=ignored)
+    report = BuildReport(scheduler=_where(scheduler, jobs, len(chunks)), ignored=ignored)
     embedding = index.embedding
     if embedding is not None:
         embedder_for(embedding)  # a weights mismatch is a configuration error before any work
