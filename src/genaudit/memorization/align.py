@@ -10,7 +10,7 @@ cross-correlation (NCC) of the greyscale images:
 * the candidate is warped by every rotation × scale × mirror hypothesis (bilinear, one batched
   ``grid_sample``), and the central ``window`` of the query (the border is where rotations and
   crops leave fill pixels) is correlated with each warp for every shift up to ``size``/8 at once
-  through the FFT, with the candidate's mean and energy taken under the shifted window (an exact
+  (a small convolution), with the candidate's mean and energy taken under the shifted window (an exact
   NCC per shift);
 * the score is the largest NCC over warps and shifts, in [-1, 1]; brightness and contrast
   changes do not move it (NCC is invariant to affine changes of intensity).
@@ -124,29 +124,19 @@ def _aligned(query: np.ndarray, candidates: Sequence[np.ndarray], params: AlignP
                                padding_mode="border", align_corners=False)[:, 0]
         warped = warped - warped.mean(dim=(1, 2), keepdim=True)  # smaller numbers: exacter variances
         # The query's central window (the corners are where rotations and crops put fill pixels) is
-        # correlated with every shift of the warped candidate; the candidate's mean and energy are
-        # taken under the shifted window, so each shift's score is an exact NCC.
+        # correlated with every shift t in [-reach, reach]² of the warped candidate (zeros beyond
+        # its edges), and the candidate's sum and energy are taken under the same shifted window, so
+        # each shift's score is an exact NCC: one small convolution per quantity.
         win = q[lo:lo + inner, lo:lo + inner]
-        qz = torch.zeros_like(q)
-        qz[lo:lo + inner, lo:lo + inner] = win - win.mean()
-        mask = torch.zeros_like(q)
-        mask[lo:lo + inner, lo:lo + inner] = 1.0
-        pad = 2 * r  # linear, not circular, correlation
-
-        def corr(a: Any, b: Any) -> Any:  # corr[t] = sum_x a[x] * b[x + t]
-            return torch.fft.irfft2(torch.fft.rfft2(a, s=(pad, pad)).conj() * torch.fft.rfft2(b, s=(pad, pad)),
-                                    s=(pad, pad))
-
-        near = torch.tensor(list(range(reach + 1)) + list(range(pad - reach, pad)))
-
-        def crop(x: Any) -> Any:
-            return x[..., near, :][..., near]
-
-        num = crop(corr(qz[None], warped))
-        s1 = crop(corr(mask[None], warped))
-        s2 = crop(corr(mask[None], warped * warped))
+        qw = win - win.mean()
+        span = inner + 2 * reach
+        padded = F.pad(warped, (reach, reach, reach, reach))[:, lo:lo + span, lo:lo + span][:, None]
+        kernels = torch.stack([qw, torch.ones_like(qw)])[:, None]
+        sums = F.conv2d(padded, kernels)  # (n·m, 2, 2·reach + 1, 2·reach + 1)
+        num, s1 = sums[:, 0], sums[:, 1]
+        s2 = F.conv2d(padded * padded, kernels[1:])[:, 0]
         var = (s2 - s1 * s1 / (inner * inner)).clamp_min(0.0)
-        q_energy = float((qz * qz).sum())
+        q_energy = float((qw * qw).sum())
         ncc = num / torch.sqrt(var * q_energy).clamp_min(1e-6)
         # a window with (almost) no variation in the candidate says nothing
         ncc = torch.where(var > 1e-3 * inner * inner, ncc, torch.zeros_like(ncc))

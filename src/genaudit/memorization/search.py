@@ -257,8 +257,8 @@ class NearCopySearch:
         in (True: mirrored, False: as is, None: both — the embeddings do not tell)."""
         vectors = self.index.vectors
         assert vectors is not None and self.embedder is not None
-        q_emb = self.embedder.embed(pils)
-        m_emb = self.embedder.embed(mirrors)
+        both = self.embedder.embed([*pils, *mirrors])  # one batch: the image and its mirror image
+        q_emb, m_emb = both[:len(pils)], both[len(pils):]
         if self.params.neighbours:
             for emb in (q_emb, m_emb):
                 found, _, _ = vectors.search(emb, self.params.neighbours)
@@ -306,8 +306,8 @@ class NearCopySearch:
         sims: list[dict[int, float]] = [{} for _ in pils]
         if self.embedder is None:
             return sims
-        q_emb = self.embedder.embed(pils)
-        m_emb = self.embedder.embed(mirrors)
+        both = self.embedder.embed([*pils, *mirrors])  # one batch: the image and its mirror image
+        q_emb, m_emb = both[:len(pils)], both[len(pils):]
         for row in range(len(pils)):
             embs = {i: e for i in cand[row] if i in items and (e := items[i][0]) is not None}
             keep = list(embs)
