@@ -247,6 +247,12 @@ class NearCopySearch:
                                 c["mirrored"] = mirrored
         return cand, own_hash, codes_of
 
+    def _embed_both(self, pils: Sequence[Any], mirrors: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings of the images and of their mirror images, in one batch."""
+        assert self.embedder is not None
+        both = self.embedder.embed([*pils, *mirrors])
+        return both[:len(pils)], both[len(pils):]
+
     def _stored_similarities(self, pils: Sequence[Any], mirrors: Sequence[Any], cand: list[dict[int, dict[str, Any]]],
                              codes: dict[str, tuple[np.ndarray, np.ndarray]]
                              ) -> tuple[list[dict[int, float]], list[dict[int, int]], list[dict[int, bool | None]]]:
@@ -257,8 +263,7 @@ class NearCopySearch:
         in (True: mirrored, False: as is, None: both — the embeddings do not tell)."""
         vectors = self.index.vectors
         assert vectors is not None and self.embedder is not None
-        both = self.embedder.embed([*pils, *mirrors])  # one batch: the image and its mirror image
-        q_emb, m_emb = both[:len(pils)], both[len(pils):]
+        q_emb, m_emb = self._embed_both(pils, mirrors)
         if self.params.neighbours:
             for emb in (q_emb, m_emb):
                 found, _, _ = vectors.search(emb, self.params.neighbours)
@@ -306,8 +311,7 @@ class NearCopySearch:
         sims: list[dict[int, float]] = [{} for _ in pils]
         if self.embedder is None:
             return sims
-        both = self.embedder.embed([*pils, *mirrors])  # one batch: the image and its mirror image
-        q_emb, m_emb = both[:len(pils)], both[len(pils):]
+        q_emb, m_emb = self._embed_both(pils, mirrors)
         for row in range(len(pils)):
             embs = {i: e for i in cand[row] if i in items and (e := items[i][0]) is not None}
             keep = list(embs)

@@ -764,12 +764,13 @@ def _axis_sweep(spec: _Spectrum, k: np.ndarray, params: TiledParams, top: int = 
     incidence = np.zeros((len(kx), len(ky)), dtype=np.float32)
     np.add.at(incidence, (kx_of, ky_of), 1.0)
     pw = np.pad(pw.astype(np.float32), ((0, 1), (0, 1)))  # a zero row and column stand for frequencies above Nyquist
+    zero_row, zero_col = pw.shape[0] - 1, pw.shape[1] - 1
     fx = kx[None, :] / (p * s_x[:, None])                   # (n_sx, n_kx)
     col_live = fx < 0.5
-    cols = np.where(col_live, np.rint(fx * spec.mw / d).astype(np.int64), mw // 2 + 1)
+    cols = np.where(col_live, np.rint(fx * spec.mw / d).astype(np.int64), zero_col)
     fy = ky[None, :] / (p * s_y[:, None])                   # (n_sy, n_ky)
     row_live = np.abs(fy) < 0.5
-    rows = np.where(row_live, np.rint(fy * spec.mh / d).astype(np.int64) % mh, mh)
+    rows = np.where(row_live, np.rint(fy * spec.mh / d).astype(np.int64) % mh, zero_row)
     n_live = (row_live @ incidence.T.astype(np.float64)) @ col_live.T.astype(np.float64)  # (n_sy, n_sx)
     kx_index = np.arange(len(kx))[None, :]
     energy = np.empty((len(s_y), len(s_x)))
