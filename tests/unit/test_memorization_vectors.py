@@ -180,3 +180,78 @@ def test_migration_is_all_or_nothing(train_dir: Path, embedder: ImageEmbedder, t
     with pytest.raises(Exception, match="could not be loaded"):
         embed_index(index, EmbeddingSpec.of(embedder, ("whole",)), jobs=1)
     assert index.vectors is None
+
+
+def test_partitioned_vectors_search_like_exhaustive_ones_and_survive_saving() -> None:
+    rng = np.random.default_rng(3)
+    spec = EmbeddingSpec("test", "0" * 64, 224, 32, ("whole", "left"))
+    centres = _unit(rng, 12, 32)  # clustered rows, as embeddings of a real training set are
+    items = centres[rng.integers(0, 12, size=(600, 2))] + 0.3 * rng.normal(size=(600, 2, 32)).astype(np.float32)
+    items /= np.linalg.norm(items, axis=-1, keepdims=True)
+    exact = VectorIndex(spec)
+    exact.add(items)
+    part = VectorIndex.from_bytes(spec, exact.to_bytes())
+    part.partition(16, 16)  # every cell scanned: the same answers as the exhaustive search
+    assert part.partitioned and (part.lists, part.nprobe) == (16, 16) and not exact.partitioned
+    assert part.describe() == {"search": "ivf", "lists": 16, "nprobe": 16} and exact.describe() == {"search": "exact"}
+    assert part.nbytes == exact.nbytes + 16 * 1200
+    q = _unit(rng, 40, 32)
+    e_ids, e_sims, e_regions = exact.search(q, k=5)
+    p_ids, p_sims, p_regions = part.search(q, k=5)
+    assert np.array_equal(e_ids, p_ids) and np.allclose(e_sims, p_sims, atol=1e-5) and e_regions == p_regions
+    # rows keep their order: an item's vectors are read back from the inverted file
+    assert np.allclose(part.vectors([5, 599]), items[[5, 599]], atol=2e-3)
+    # one cell scanned: a stored row is still found (its own cell is the one nearest to it)
+    part.set_nprobe(1)
+    ids, _, regions = part.search(items[[17, 333], 1], k=1)
+    assert ids[:, 0].tolist() == [17, 333] and regions == [["left"], ["left"]]
+    # the file keeps the cells and nprobe; rows added later go to their cells
+    again = VectorIndex.from_bytes(spec, part.to_bytes())
+    assert again.partitioned and (again.lists, again.nprobe) == (16, 1)
+    extra = _unit(rng, 3, 2, 32)
+    again.add(extra)
+    assert len(again) == 603 and again.search(extra[[2], 0], k=1)[0][0, 0] == 602
+    # and back to exhaustive search, same rows
+    again.unpartition()
+    assert not again.partitioned and np.allclose(again.vectors([5, 601]), np.stack([items[5], extra[1]]), atol=2e-3)
+    with pytest.raises(ValueError, match="one per row"):
+        VectorIndex.from_bytes(spec, exact.to_bytes()).partition(5000, 4)
+    with pytest.raises(ValueError, match="partition them first"):
+        exact.set_nprobe(4)
+
+
+def test_cli_partitions_an_index_and_the_check_uses_it(run_cli: CliRunner, train_dir: Path, tmp_path: Path) -> None:
+    idx = tmp_path / "p.gaidx"
+    r = run_cli("index", "build", str(train_dir), "-o", str(idx), "--regions", "whole,left", "--embed-size", "128",
+                "--partition", "4", "--nprobe", "2", "-j", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "ivf 4 lists, nprobe 2" in r.stdout
+    built = TrainingIndex.load(idx)
+    assert built.vectors is not None and (built.vectors.lists, built.vectors.nprobe) == (4, 2)
+    # the half of a training item is found through the partitioned vectors, and the report says how
+    Image.open(train_dir / "t07.png").crop((0, 0, 48, 96)).save(tmp_path / "half.png")
+    r = run_cli("scan", str(tmp_path / "half.png"), "--checks", "memorization", "--index", str(idx), "--json", "-q",
+                "--report-dir", str(tmp_path / "rep"))
+    assert r.returncode == 1, r.stderr
+    rec = json.loads(r.stdout.splitlines()[0])["checks"]["memorization"]
+    assert rec["status"] == "finding" and rec["data"]["closest"][0]["source"].endswith("t07.png")
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    [info] = [c for c in report["checks"] if c["name"] == "memorization"]
+    assert info["params"]["index_vector_search"] == {"search": "ivf", "lists": 4, "nprobe": 2}
+    # only nprobe changes; then back to exhaustive search; the items' vectors stay the same
+    r = run_cli("index", "partition", str(idx), "--partition", "4", "--nprobe", "4")
+    assert r.returncode == 0 and "nprobe 4" in r.stdout, r.stderr
+    r = run_cli("index", "partition", str(idx), "--partition", "off")
+    assert r.returncode == 0 and "exact search" in r.stdout, r.stderr
+    flat = TrainingIndex.load(idx)
+    assert flat.vectors is not None and not flat.vectors.partitioned
+    assert np.allclose(flat.vectors.vectors([3]), built.vectors.vectors([3]), atol=1e-6)
+    # a small index is left exhaustive by default, and bad values are refused before any work
+    r = run_cli("index", "build", str(train_dir), "-o", str(tmp_path / "q.gaidx"), "--regions", "whole",
+                "--embed-size", "128", "-j", "1", "-q")
+    assert r.returncode == 0 and "exact search" in r.stdout, r.stderr
+    for bad in ("0", "many"):
+        r = run_cli("index", "build", str(train_dir), "-o", str(tmp_path / "b.gaidx"), "--partition", bad, "-q")
+        assert r.returncode == 2 and "--partition" in r.stderr and not (tmp_path / "b.gaidx").exists()
+    r = run_cli("index", "partition", str(idx), "--partition", "99")
+    assert r.returncode == 2 and "one per row" in r.stderr

@@ -90,6 +90,7 @@ class MemorizationCheck(Check):
         d["index_sha256"] = self.index.file_sha256  # a rebuilt index changes the resume fingerprint
         spec = self.index.embedding
         d["index_embedding"] = None if spec is None else spec.to_dict()
+        d["index_vector_search"] = None if self.index.vectors is None else self.index.vectors.describe()
         # stored: stage 2 reads the index's vectors and searches them; on-demand: an index without
         # vectors (older, or built with --no-embed) has its hash candidates embedded at query time
         d["embedding_stage"] = ("off" if not self.options.rerank else "stored" if spec is not None else "on-demand")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import numpy as np
 
 from .output import EXIT_FINDINGS, EXIT_OK, FileResults, Progress, echo_ignored, file_error_line, json_option
 
@@ -38,7 +39,7 @@ def _build_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _build_and_save(index: Any, sources: tuple[str, ...], path: str, jobs: int, scheduler: str | None, quiet: bool,
-                    line: Callable[[Any], str]) -> int:
+                    line: Callable[[Any], str], before_save: Callable[[], None] | None = None) -> int:
     """Hash ``sources`` into ``index``, name the refused files, write the index to ``path`` and print
     ``line(report)``; exit 1 when files were refused."""
     from ..memorization.build import build_index
@@ -53,6 +54,8 @@ def _build_and_save(index: Any, sources: tuple[str, ...], path: str, jobs: int, 
         progress.close()
     for p, code, message in report.errors:
         click.echo(file_error_line(p, code, message), err=True)
+    if before_save is not None:
+        before_save()
     index.save(path)
     echo_ignored(report.ignored)
     click.echo(line(report))
@@ -86,8 +89,58 @@ def _vectors_text(index: Any) -> str:
     spec = index.embedding
     if spec is None:
         return "no embeddings"
+    vi = index.vectors
+    search = (f"ivf {vi.lists:,} lists, nprobe {vi.nprobe}, {vi.nbytes // len(vi):,} bytes per item"
+              if vi.partitioned and len(vi) else "exact search")
     return (f"embeddings: {len(spec.regions)} region{'s' * (len(spec.regions) != 1)} × {spec.dim} float16,"
-            f" {spec.to_dict()['bytes_per_item']:,} bytes per item")
+            f" {spec.to_dict()['bytes_per_item']:,} bytes per item of vectors; {search}")
+
+
+def _partition_value(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--partition as given: auto, off, or a positive number of lists (checked before any work)."""
+    v = value.strip().lower()
+    if v in ("auto", "off") or (v.isdigit() and int(v) > 0):
+        return v
+    raise click.BadParameter(f"{value!r}: auto, off or a number of lists (≥ 1)")
+
+
+def _partition_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--partition and --nprobe, shared by ``index build`` and ``index partition``."""
+    for option in (click.option("--nprobe", type=click.IntRange(min=1), default=None,
+                                help="Cells a search scans (default: 1/16 of the lists)."),
+                   click.option("--partition", "partition", default="auto", show_default=True, metavar="auto|off|LISTS",
+                                callback=_partition_value,
+                                help="Search the stored vectors in an inverted file of LISTS k-means cells (faster,"
+                                     " approximate); auto: from 500,000 rows (items × regions), about √rows"
+                                     " lists; off: exhaustive search.")):
+        command = option(command)
+    return command
+
+
+def _partition(index: Any, partition: str, nprobe: int | None, *, explicit: bool = False) -> None:
+    """Apply --partition/--nprobe to ``index``'s vectors (nothing for an index without vectors, or
+    below the automatic threshold); ``explicit``: ``auto`` partitions whatever the size."""
+    from ..memorization.vectors import auto_partition
+
+    vi = index.vectors
+    if vi is None or partition == "off":
+        return
+    rows = len(vi) * len(vi.spec.regions)
+    if partition == "auto":
+        chosen = auto_partition(rows)
+        if chosen is None and explicit:
+            lists = max(1, 1 << round(float(np.log2(max(rows, 1) ** 0.5))))
+            chosen = (lists, max(1, lists // 16))
+        if chosen is None:
+            return
+        lists, default_probe = chosen
+    else:
+        lists = int(partition)
+        default_probe = max(1, lists // 16)
+    try:
+        vi.partition(lists, nprobe or default_probe)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--partition") from None
 
 
 @index_group.command("build")
@@ -97,10 +150,11 @@ def _vectors_text(index: Any) -> str:
 @click.option("--embed/--no-embed", default=True, show_default=True,
               help="Store every item's embeddings (searched by the memorization check; computed once, here).")
 @_embedding_options
+@_partition_options
 @_build_options
 @click.option("--force", is_flag=True, help="Replace an existing index file.")
 def index_build(sources: tuple[str, ...], out: str, hashes: str, embed: bool, regions: str, embed_size: int,
-                jobs: int, scheduler: str | None, quiet: bool, force: bool) -> int:
+                partition: str, nprobe: int | None, jobs: int, scheduler: str | None, quiet: bool, force: bool) -> int:
     """Hash SOURCES (folders, image files, fashion-mnist:train|test, IDX files) into a new index,
     and store their embeddings (unless --no-embed). Refuses to replace an existing index without
     --force (`genaudit index add` extends one)."""
@@ -111,7 +165,8 @@ def index_build(sources: tuple[str, ...], out: str, hashes: str, embed: bool, re
     index = TrainingIndex(_families_opt(hashes), embedding=_spec(regions, embed_size) if embed else None)
     return _build_and_save(index, sources, out, jobs, scheduler, quiet,
                            lambda r: f"{out}: {len(index)} items ({', '.join(index.families)}; {_vectors_text(index)}),"
-                                     f" {len(r.errors)} files refused, {r.seconds:.1f} s on {r.scheduler}")
+                                     f" {len(r.errors)} files refused, {r.seconds:.1f} s on {r.scheduler}",
+                           before_save=lambda: _partition(index, partition, nprobe))
 
 
 @index_group.command("embed")
@@ -144,6 +199,34 @@ def index_embed(index_file: str, regions: str, embed_size: int, jobs: int, sched
     index.save(index_file)
     click.echo(f"{index_file}: {len(index)} items, {_vectors_text(index)},"
                f" {report.seconds:.1f} s on {report.scheduler}")
+    return EXIT_OK
+
+
+@index_group.command("partition")
+@click.argument("index_file", type=click.Path(dir_okay=False, exists=True))
+@_partition_options
+def index_partition(index_file: str, partition: str, nprobe: int | None) -> int:
+    """Search an index's stored embeddings in an inverted file (faster on large indexes, approximate),
+    change its lists or nprobe, or go back to exhaustive search (--partition off); the file is
+    rewritten in place (atomically). auto: about √rows lists, whatever the size."""
+    from ..memorization.index import IndexFileError, TrainingIndex
+
+    try:
+        index = TrainingIndex.load(index_file)
+    except IndexFileError as exc:
+        raise click.UsageError(str(exc)) from None
+    vi = index.vectors
+    if vi is None:
+        raise click.UsageError(f"{index_file} stores no embeddings (add them with `genaudit index embed`)")
+    if partition == "off":
+        if vi.partitioned:
+            vi.unpartition()
+    elif partition != "auto" and vi.partitioned and int(partition) == vi.lists and nprobe is not None:
+        vi.set_nprobe(nprobe)  # same cells: only how many a search scans
+    else:
+        _partition(index, partition, nprobe, explicit=True)
+    index.save(index_file)
+    click.echo(f"{index_file}: {len(index)} items, {_vectors_text(index)}")
     return EXIT_OK
 
 

@@ -10,6 +10,12 @@ item ``i`` is row ``i·R + r`` of the vector index.
 Vectors are L2-normalised, so the inner product is the cosine similarity, and they are kept in
 half precision (a faiss ``IndexScalarQuantizer`` with ``QT_fp16``: 2 bytes per dimension on disk
 and in memory, searched exhaustively, exact up to float16 rounding — about 3e-5 on a cosine).
+A large index is **partitioned** (:meth:`VectorIndex.partition`, ``genaudit index partition``):
+the same float16 rows in an inverted file (``IndexIVFScalarQuantizer``) whose lists are the
+k-means cells of a sample of the rows; a search scans only the ``nprobe`` cells nearest the query,
+so its cost no longer grows with every row, at a measured loss of recall
+(``benchmarks/memorization_vectors_scale.py``). Each row then costs 16 bytes more (its id in its
+list, and its place in the direct map that :meth:`VectorIndex.vectors` reads).
 The index records which model, weights (sha256) and input size made the vectors; a query must be
 embedded the same way (checked by :func:`~genaudit.memorization.build.embedder_for` and
 :class:`~genaudit.memorization.search.NearCopySearch`).
@@ -115,6 +121,25 @@ def embed_items(embedder: Any, images: Sequence[Any], regions: Sequence[str]) ->
     return embedder.embed(crops).reshape(len(images), len(regions), -1)
 
 
+PARTITION_ROWS = 500_000
+"""Rows from which ``genaudit index build`` partitions the vectors by default (an exhaustive search
+of 500,000 rows of 1,280 float16 dimensions reads 1.3 GB per query batch)."""
+
+
+def auto_partition(rows: int) -> tuple[int, int] | None:
+    """Default (lists, nprobe) for ``rows`` vectors: None (exhaustive) below :data:`PARTITION_ROWS`;
+    else about √rows cells, a power of two (1,024 at 1M rows, 4,096 at 10M), of which 1/16 are
+    scanned (the setting measured in docs/benchmarks.md).
+
+    >>> auto_partition(60_000) is None, auto_partition(1_000_000), auto_partition(10_000_000)
+    (True, (1024, 64), (4096, 256))
+    """
+    if rows < PARTITION_ROWS:
+        return None
+    lists = 1 << round(np.log2(np.sqrt(rows)))
+    return lists, max(8, lists // 16)
+
+
 class VectorIndex:
     """The stored vectors of an index's items (every region), searchable by cosine similarity."""
 
@@ -122,7 +147,7 @@ class VectorIndex:
         import faiss
 
         self.spec = spec
-        self._faiss = faiss_index if faiss_index is not None else faiss.IndexScalarQuantizer(
+        self._faiss: Any = faiss_index if faiss_index is not None else faiss.IndexScalarQuantizer(
             spec.dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
         if self._faiss.d != spec.dim:
             raise ValueError(f"vector index has dimension {self._faiss.d}, the spec says {spec.dim}")
@@ -135,7 +160,79 @@ class VectorIndex:
 
     @property
     def nbytes(self) -> int:
-        return 2 * int(self._faiss.ntotal) * self.spec.dim
+        """Bytes the rows take (float16 vectors, plus ids and direct map when partitioned)."""
+        per_row = 2 * self.spec.dim + (16 if self.partitioned else 0)
+        return per_row * int(self._faiss.ntotal)
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether the rows are in an inverted file (searched approximately, :meth:`partition`)."""
+        return hasattr(self._faiss, "nlist")
+
+    @property
+    def lists(self) -> int:
+        """Cells of the inverted file (0: exhaustive search)."""
+        return int(self._faiss.nlist) if self.partitioned else 0
+
+    @property
+    def nprobe(self) -> int:
+        """Cells a search scans (0: exhaustive search)."""
+        return int(self._faiss.nprobe) if self.partitioned else 0
+
+    def describe(self) -> dict[str, Any]:
+        """How the vectors are searched, for reports: ``exact`` or ``ivf`` with its lists and nprobe."""
+        return ({"search": "ivf", "lists": self.lists, "nprobe": self.nprobe} if self.partitioned
+                else {"search": "exact"})
+
+    def partition(self, lists: int, nprobe: int, *, seed: int = 0, train_size: int | None = None,
+                  batch: int = 65_536) -> None:
+        """Move the rows into an inverted file of ``lists`` cells, ``nprobe`` of them scanned per
+        search. The cells are k-means centroids of ``train_size`` rows drawn with ``seed`` (default
+        64 per cell, at most all rows); rows are moved ``batch`` at a time (one float32 copy of a
+        batch at once), so memory peaks at the two float16 copies. Rows keep their order: item
+        ``i`` region ``r`` is still row ``i·R + r``. An inverted file is partitioned anew from its
+        own rows (to change the number of cells); changing only ``nprobe`` is :meth:`set_nprobe`."""
+        import faiss
+
+        n = int(self._faiss.ntotal)
+        if lists < 1 or nprobe < 1:
+            raise ValueError(f"need lists ≥ 1 and nprobe ≥ 1, got {lists} and {nprobe}")
+        if n < lists:
+            raise ValueError(f"cannot cut {n} rows into {lists} cells: use fewer lists (at most one per row)")
+        m = min(n, train_size or 64 * lists)
+        sample = np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False))
+        train = self._rows(sample)
+        ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(self.spec.dim), self.spec.dim, int(lists),
+                                            faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.seed = int(seed)
+        ivf.by_residual = False  # rows stored as they are: the same float16 values as the exhaustive index
+        ivf.train(train)
+        ivf.set_direct_map_type(faiss.DirectMap.Array)  # type: ignore[attr-defined]
+        for a in range(0, n, batch):
+            ivf.add(self._rows(np.arange(a, min(n, a + batch))))
+        ivf.nprobe = min(int(nprobe), int(lists))
+        self._faiss = ivf
+
+    def unpartition(self, batch: int = 65_536) -> None:
+        """Move the rows back to an exhaustive (exact) index, in their order."""
+        import faiss
+
+        flat = faiss.IndexScalarQuantizer(self.spec.dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+        n = int(self._faiss.ntotal)
+        for a in range(0, n, batch):
+            flat.add(self._rows(np.arange(a, min(n, a + batch))))
+        self._faiss = flat
+
+    def set_nprobe(self, nprobe: int) -> None:
+        """Cells a search of a partitioned index scans (more: slower, closer to exact)."""
+        if not self.partitioned:
+            raise ValueError("the vectors are searched exhaustively: partition them first")
+        if nprobe < 1:
+            raise ValueError(f"need nprobe ≥ 1, got {nprobe}")
+        self._faiss.nprobe = min(int(nprobe), self.lists)
+
+    def _rows(self, rows: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self._faiss.reconstruct_batch(np.asarray(rows, dtype=np.int64)), dtype=np.float32)
 
     def add(self, vectors: np.ndarray) -> None:
         """Append items' vectors, (n, R, dim) with R = the spec's regions, L2-normalised rows."""
@@ -180,7 +277,7 @@ class VectorIndex:
         rows = (np.asarray(ids, dtype=np.int64)[:, None] * R + np.arange(R)[None, :]).ravel()
         if not len(rows):
             return np.zeros((0, R, self.spec.dim), np.float32)
-        return self._faiss.reconstruct_batch(rows).reshape(len(ids), R, self.spec.dim)
+        return self._rows(rows).reshape(len(ids), R, self.spec.dim)
 
     def to_bytes(self) -> bytes:
         import faiss
@@ -194,5 +291,5 @@ class VectorIndex:
         return cls(spec, faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8)))
 
 
-__all__ = ["DEFAULT_REGIONS", "REGIONS", "EmbeddingSpec", "VectorIndex", "embed_items", "parse_regions",
-           "region_crop"]
+__all__ = ["DEFAULT_REGIONS", "PARTITION_ROWS", "REGIONS", "EmbeddingSpec", "VectorIndex", "auto_partition",
+           "embed_items", "parse_regions", "region_crop"]
