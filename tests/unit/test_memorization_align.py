@@ -46,6 +46,27 @@ def test_mirror_and_search_range() -> None:
     assert aligned_correlation(thumb(rotated), [thumb(img)])[0] < 0.9  # 25° is outside the ±6° search
 
 
+def test_fractional_shifts_are_refined() -> None:
+    """A garment cropped so that its edges fall between the thumbnail's pixels (a 25% crop of a
+    28-px item resized to fit, taken one pixel off the region's grid) is half a thumbnail pixel off
+    every whole-pixel shift: the sub-pixel step recovers the correlation, and a different garment
+    does not gain from it."""
+    train, _ = load_fashion_mnist("test")
+    items = [np.asarray(train[i]) for i in range(40)]
+    regions = [thumb(Image.fromarray(a).crop((4, 4, 25, 25))) for a in items]  # the central 75%
+    coarse, fine = AlignParams(subpixel=0), AlignParams()
+    gains, others = [], []
+    for k, a in enumerate(items[:12]):
+        q = thumb(np.asarray(Image.fromarray(a[3:24, 3:24]).resize((28, 28), Image.Resampling.BICUBIC)))
+        s0, s1 = aligned_correlation(q, regions, coarse), aligned_correlation(q, regions, fine)
+        assert (s1 >= s0 - 1e-6).all()  # the refined score is a maximum over more shifts
+        gains.append(s1[k] - s0[k])
+        others.append(np.delete(s1 - s0, k).max())
+    assert np.median(gains) > 0.01 and np.median(gains) > 3 * np.median(others)
+    with pytest.raises(ValueError, match="subpixel"):
+        AlignParams(subpixel=-1)
+
+
 def test_flat_images_and_bad_shapes() -> None:
     flat = np.full((32, 32), 128.0, np.float32)
     _, img = next(photo_crops(64, 1, seed=5))

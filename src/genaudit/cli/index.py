@@ -111,7 +111,7 @@ def _partition_options(command: Callable[..., Any]) -> Callable[..., Any]:
                    click.option("--partition", "partition", default="auto", show_default=True, metavar="auto|off|LISTS",
                                 callback=_partition_value,
                                 help="Search the stored vectors in an inverted file of LISTS k-means cells (faster,"
-                                     " approximate); auto: from 500,000 rows (items × regions), about √rows"
+                                     " approximate); auto: from 50,000 rows (items × regions), about √rows"
                                      " lists; off: exhaustive search.")):
         command = option(command)
     return command

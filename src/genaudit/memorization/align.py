@@ -12,6 +12,10 @@ cross-correlation (NCC) of the greyscale images:
   crops leave fill pixels) is correlated with each warp for every shift up to ``size``/8 at once
   (a small convolution), with the candidate's mean and energy taken under the shifted window (an exact
   NCC per shift);
+* candidates that come close (``refine_from``) are refined to fractional shifts: their best warp
+  is resampled with the best whole-pixel shift plus a grid of offsets over ±½ pixel folded into
+  its translation (a crop whose edge falls between pixels is otherwise half a pixel off every
+  tried shift, which costs a 28×28 garment up to 0.07 of correlation);
 * the score is the largest NCC over warps and shifts, in [-1, 1]; brightness and contrast
   changes do not move it (NCC is invariant to affine changes of intensity).
 
@@ -45,12 +49,20 @@ class AlignParams:
     window: float = 0.8
     """Share of the query's side (centred) that is compared; the border is where rotations and
     crops leave fill pixels."""
+    subpixel: int = 2
+    """Fractional shifts tried around each candidate's best whole-pixel shift: a (2·subpixel + 1)²
+    grid over ±½ pixel (0: none)."""
+    refine_from: float = 0.85
+    """Only candidates whose whole-pixel score reaches this are refined (the others cannot reach
+    the check's thresholds)."""
 
     def __post_init__(self) -> None:
         if not 8 <= self.size <= 256:
             raise ValueError("align size must be in 8..256")
         if not 0.25 <= self.window <= 1.0:
             raise ValueError("align window must be in [0.25, 1]")
+        if not 0 <= self.subpixel <= 8:
+            raise ValueError("align subpixel must be in 0..8")
         if not self.rotations or not self.scales or any(s <= 0 for s in self.scales):
             raise ValueError("align needs at least one rotation and one positive scale")
 
@@ -140,7 +152,47 @@ def _aligned(query: np.ndarray, candidates: Sequence[np.ndarray], params: AlignP
         ncc = num / torch.sqrt(var * q_energy).clamp_min(1e-6)
         # a window with (almost) no variation in the candidate says nothing
         ncc = torch.where(var > 1e-3 * inner * inner, ncc, torch.zeros_like(ncc))
-        best = ncc.amax(dim=(1, 2)).reshape(n, m).amax(dim=1)
+        per_warp = ncc.reshape(n, m, -1)
+        best = per_warp.amax(dim=2).amax(dim=1)
+        near = torch.nonzero(best >= params.refine_from).flatten()
+        if len(near) and params.subpixel:
+            warp = per_warp[near].amax(dim=2).argmax(dim=1)
+            shift = per_warp[near, warp].argmax(dim=1)
+            side = 2 * reach + 1
+            sy, sx = (shift // side - reach).float(), (shift % side - reach).float()
+            refined = _subpixel(c[near], affines[warp], sx, sy, qw, lo, inner, params.subpixel)
+            best[near] = torch.maximum(best[near], refined)
     if q_energy < 1e-3 * inner * inner:  # a flat query has no structure to correlate
         return np.zeros(n)
     return best.double().clamp(-1.0, 1.0).numpy()
+
+
+def _subpixel(cands: Any, affines: Any, sx: Any, sy: Any, qw: Any, lo: int, inner: int, steps: int) -> Any:
+    """Best NCC of each candidate over fractional shifts around its best whole-pixel one: the warp
+    ``affines[i]`` with the shift ``(sx, sy) + δ`` folded into its translation, for δ on a
+    ``(2·steps + 1)²`` grid over ±½ pixel (a copy that is half a pixel off the search grid — a crop
+    whose edge falls between pixels — loses most on small, sharp images)."""
+    import torch
+    import torch.nn.functional as F
+
+    r = cands.shape[-1]
+    frac = torch.linspace(-0.5, 0.5, 2 * steps + 1)
+    dy, dx = torch.meshgrid(frac, frac, indexing="ij")
+    k = dy.numel()
+    n = len(cands)
+    # query pixel y is matched with warped pixel y + s; in normalised coordinates (align_corners
+    # False) a shift of s pixels is 2s/r, and the warp maps it through its linear part
+    shifts = torch.stack([(sx[:, None] + dx.flatten()[None]) * 2 / r,
+                          (sy[:, None] + dy.flatten()[None]) * 2 / r], dim=-1)  # (n, k, 2): x, y
+    lin = affines[:, :, :2]  # (n, 2, 2)
+    theta = torch.cat([lin[:, None].expand(n, k, 2, 2),
+                       (lin[:, None] @ shifts[..., None])], dim=-1).reshape(n * k, 2, 3)
+    grid = F.affine_grid(theta, [n * k, 1, r, r], align_corners=False)
+    warped = F.grid_sample(cands[:, None].repeat_interleave(k, 0), grid, mode="bilinear", padding_mode="border",
+                           align_corners=False)[:, 0, lo:lo + inner, lo:lo + inner]
+    w = warped - warped.mean(dim=(1, 2), keepdim=True)
+    num = (w * qw).sum(dim=(1, 2))
+    den = torch.sqrt((w * w).sum(dim=(1, 2)) * (qw * qw).sum()).clamp_min(1e-6)
+    ok = (w * w).sum(dim=(1, 2)) > 1e-3 * inner * inner
+    ncc = torch.where(ok, num / den, torch.zeros_like(num))
+    return ncc.reshape(n, k).amax(dim=1)

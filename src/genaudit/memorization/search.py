@@ -325,7 +325,8 @@ class NearCopySearch:
                   region_of: list[dict[int, int]], orientation: list[dict[int, bool | None]] | None,
                   items: dict[int, Record], errors: list[list[str]]) -> list[dict[int, float]]:
         """Stage 3: aligned correlation of each image's ``align_top`` best candidates (with stored
-        vectors: against the most similar region, in the orientation the embeddings found)."""
+        vectors: against the whole item and, when another region was more similar, that region
+        too — the better of the two — in the orientation the embeddings found)."""
         from .align import aligned_correlation, grey_thumbnail
 
         first = self.index.families[0]
@@ -343,11 +344,18 @@ class NearCopySearch:
             items = self._items_for(sorted(rows_of), rows_of, errors)
         out: list[dict[int, float]] = []
         for row, pil in enumerate(pils):
-            owners = [i for i in best[row] if i in items and items[i][1] is not None]
-            thumbs = [items[i][1][region_of[row].get(i, 0)] for i in owners]  # type: ignore[index]
-            mirrored = [orientation[row][i] for i in owners] if orientation is not None else None
+            # each candidate against its whole item and, when another region was the most similar,
+            # that region too: the region's embedding can win on an edit that keeps the whole
+            # (a rotation), where only the whole item registers
+            pairs = [(i, r) for i in best[row] if i in items and items[i][1] is not None
+                     for r in dict.fromkeys((0, region_of[row].get(i, 0)))]
+            thumbs = [items[i][1][r] for i, r in pairs]  # type: ignore[index]
+            mirrored = [orientation[row][i] for i, _ in pairs] if orientation is not None else None
             scores = aligned_correlation(grey_thumbnail(pil, self.align.size), thumbs, self.align, mirrored)
-            out.append({i: float(v) for i, v in zip(owners, scores, strict=True)})
+            got: dict[int, float] = {}
+            for (i, _), v in zip(pairs, scores, strict=True):
+                got[i] = max(got.get(i, -1.0), float(v))
+            out.append(got)
         return out
 
     def _items_for(self, ids: Sequence[int], rows_of: dict[int, list[int]], errors: list[list[str]]
