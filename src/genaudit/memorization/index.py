@@ -402,10 +402,11 @@ class TrainingIndex:
         relative to the file's folder (:func:`stored_source`): an index and its data can move together."""
         p = os.fspath(path)
         stored = [stored_source(s, os.path.dirname(p)) for s in self.sources]
-        sections = [(f"codes:{f}", self.indexes[f].codes.astype("<u8").tobytes()) for f in self.families]
+        sections: list[tuple[str, bytes | memoryview]] = [
+            (f"codes:{f}", self.indexes[f].codes.astype("<u8").tobytes()) for f in self.families]
         sections.append(("sources", zlib.compress(json.dumps(stored).encode("ascii"), 6)))
         if self.vectors is not None:
-            sections.append(("vectors", self.vectors.to_bytes()))
+            sections.append(("vectors", self.vectors.serialized()))
         header = {"format": "genaudit-hash-index", "version": INDEX_VERSION, "count": len(self.sources),
                   "families": list(self.families), "hash_bits": BITS, "sources_relative_to": "index folder",
                   "embedding": None if self.vectors is None else self.vectors.spec.to_dict(),
@@ -447,9 +448,10 @@ class TrainingIndex:
                                  f"versions {', '.join(map(str, READABLE_VERSIONS))} (rebuild the index with"
                                  " `genaudit index build`)")
         pos = end + 1
-        blobs: dict[str, bytes] = {}
+        blobs: dict[str, memoryview] = {}
+        view = memoryview(data)  # sections are views of the file's bytes: no second copy of a large index
         for sec in header["sections"]:
-            blob = data[pos:pos + sec["bytes"]]
+            blob = view[pos:pos + sec["bytes"]]
             if len(blob) != sec["bytes"]:
                 raise IndexFileError(f"{p}: truncated in section {sec['name']!r}")
             if hashlib.sha256(blob).hexdigest() != sec["sha256"]:

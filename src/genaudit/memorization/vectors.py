@@ -281,12 +281,16 @@ class VectorIndex:
         return self._rows(rows).reshape(len(ids), R, self.spec.dim)
 
     def to_bytes(self) -> bytes:
+        return bytes(self.serialized())
+
+    def serialized(self) -> memoryview:
+        """The faiss index's bytes, without the copy that :meth:`to_bytes` makes."""
         import faiss
 
-        return bytes(faiss.serialize_index(self._faiss))
+        return memoryview(faiss.serialize_index(self._faiss).data)
 
     @classmethod
-    def from_bytes(cls, spec: EmbeddingSpec, blob: bytes) -> VectorIndex:
+    def from_bytes(cls, spec: EmbeddingSpec, blob: bytes | memoryview) -> VectorIndex:
         import faiss
 
         return cls(spec, faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8)))
