@@ -68,6 +68,13 @@ def verdicts(report_dir: str) -> dict[str, str]:
     return {os.path.relpath(f["path"], report_dir): f["checks"]["memorization"]["status"] for f in report["files"]}
 
 
+def _vector_search(path: str) -> dict[str, Any] | None:
+    from genaudit.memorization.index import TrainingIndex
+
+    vi = TrainingIndex.load(path).vectors
+    return None if vi is None else vi.describe()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=1000, help="generator samples [1000]")
@@ -103,6 +110,9 @@ def main() -> None:
                             "-q"], src_now)
                 assert r.returncode == 0, r.stderr
                 builds["after"] = {"seconds": round(s, 1), "bytes": os.path.getsize(idx_after)}
+            for key, path in (("before", idx_before), ("after", idx_after)):
+                builds.setdefault(key, {"given": path, "bytes": os.path.getsize(path)})
+            builds["after"]["vector_search"] = _vector_search(idx_after)
             print(f"indexes: {builds}", file=sys.stderr, flush=True)
             runs: dict[str, dict[str, Any]] = {}
             for name, src, idx in (("before (landed)", os.path.join(before_tree, "src"), idx_before),
