@@ -119,20 +119,21 @@ def build_sets(n: int, seed: int, tile: int = 80) -> tuple[list[np.ndarray], lis
 # One set: index, check, baselines' raw scores (thresholds come later)
 # --------------------------------------------------------------------------------------------
 
-def run_set(n: int, seed: int, tile: int, imagededup: bool, tmp: str) -> list[dict[str, Any]]:
+def run_set(n: int, seed: int, tile: int, imagededup: bool, tmp: str, embed_size: int = 224,
+            regions: str = "all") -> list[dict[str, Any]]:
     """Every query of one set with what each method needs to decide at any threshold: the
     check's candidates (id, phash distance, similarity, aligned), the nearest phash (id, distance),
     imagededup's PHash (id, distance) and CNN (id, cosine)."""
     from genaudit import AuditConfig, Auditor
     from genaudit.features.embedding import ImageEmbedder
     from genaudit.memorization.build import embedder_for
-    from genaudit.memorization.vectors import EmbeddingSpec, embed_items
+    from genaudit.memorization.vectors import EmbeddingSpec, embed_items, parse_regions
 
     train, names, negatives = build_sets(n, seed, tile)
     kinds = ["fm" if s.startswith("fashion-mnist") else "photo" for s in names]
     neg_kinds = ["fm"] * (n // 2) + ["photo"] * (len(negatives) - n // 2)  # build_sets: Fashion-MNIST first
     t0 = time.perf_counter()
-    spec = EmbeddingSpec.of(ImageEmbedder())
+    spec = EmbeddingSpec.of(ImageEmbedder(input_size=embed_size), parse_regions(regions))
     index = TrainingIndex(("phash", "dhash"), embedding=spec)
     vectors = np.concatenate([embed_items(embedder_for(spec), train[a:a + 64], spec.regions)
                               for a in range(0, len(train), 64)])
@@ -343,6 +344,8 @@ def main() -> None:
                          " sits on its boundary, so the 0.99 target needs room on the other]")
     ap.add_argument("--max-fp-rate", type=float, default=0.02,
                     help="share of the tuning set's negatives a threshold may match [0.02]")
+    ap.add_argument("--embed-size", type=int, default=224, help="index and query embedding size [224]")
+    ap.add_argument("--regions", default="all", help="regions stored per item, as index build --regions [all]")
     ap.add_argument("--records", help="folder for each set's records (reused when present: re-tune without re-running)")
     ap.add_argument("--json", default="benchmarks/results/memorization_recall.json")
     args = ap.parse_args()
@@ -355,7 +358,8 @@ def main() -> None:
     defaults = SearchParams().rule()
     t_start = time.perf_counter()
     seeds = (args.tune_seed, args.seed)
-    saved = {s: os.path.join(args.records, f"records-n{args.n}-tile{args.tile}-seed{s}.json") for s in seeds
+    tag = f"n{args.n}-tile{args.tile}-{args.embed_size}px-{args.regions.replace(',', '+')}"
+    saved = {s: os.path.join(args.records, f"records-{tag}-seed{s}.json") for s in seeds
              } if args.records else {}
     got = {s: _load(saved[s]) for s in saved if os.path.exists(saved[s])}
     todo = [s for s in seeds if s not in got]
@@ -365,10 +369,12 @@ def main() -> None:
             from multiprocessing import get_context
 
             with ProcessPoolExecutor(2, mp_context=get_context("spawn"), initializer=_one_thread) as ex:
-                futs = {s: ex.submit(run_set, args.n, s, args.tile, not args.no_imagededup, tmp) for s in todo}
+                futs = {s: ex.submit(run_set, args.n, s, args.tile, not args.no_imagededup, tmp, args.embed_size,
+                                     args.regions) for s in todo}
                 got.update({s: f.result() for s, f in futs.items()})
         else:
-            got.update({s: run_set(args.n, s, args.tile, not args.no_imagededup, tmp) for s in todo})
+            got.update({s: run_set(args.n, s, args.tile, not args.no_imagededup, tmp, args.embed_size, args.regions)
+                        for s in todo})
     for s in todo:
         if s in saved:
             os.makedirs(args.records, exist_ok=True)
@@ -403,7 +409,8 @@ def main() -> None:
                  for m, r in results.items()])
     summary = {m: {"mean_recall": r["report"]["mean_recall"], "precision": r["report"]["precision"],
                    **{f"recall_{t}": r["report"]["recall"].get(t, 0.0) for t in HARD}} for m, r in results.items()}
-    write_json(args.json, {"benchmark": "memorization_recall", "n": args.n, "tune_seed": args.tune_seed,
+    write_json(args.json, {"benchmark": "memorization_recall", "n": args.n, "embed_size": args.embed_size,
+                           "regions": args.regions, "tune_seed": args.tune_seed,
                            "seed": args.seed, "targets": TARGET, "results": results, "summary": summary,
                            "check_defaults": dict(defaults), "check_options": repr(MemorizationOptions()),
                            "seconds": round(time.perf_counter() - t_start, 1), "environment": environment()})
