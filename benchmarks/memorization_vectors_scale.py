@@ -92,6 +92,22 @@ def latency(vi: Any, q: np.ndarray, k: int) -> dict[str, float]:
             "batch_ms_per_query": 1e3 * batch}
 
 
+def round_trip(index: Any, path: str) -> tuple[float, int, float]:
+    """Save ``index`` to ``path`` and read it back: (save seconds, bytes, load seconds); the file
+    is removed afterwards (two copies of a 1M-item index would not both fit a small disk)."""
+    from genaudit.memorization.index import TrainingIndex
+
+    t = time.perf_counter()
+    index.save(path)
+    save_s = time.perf_counter() - t
+    size = os.path.getsize(path)
+    t = time.perf_counter()
+    TrainingIndex.load(path)
+    load_s = time.perf_counter() - t
+    os.remove(path)
+    return save_s, size, load_s
+
+
 def topk_recall(found: np.ndarray, truth: np.ndarray) -> float:
     hits = sum(len(set(f[f >= 0].tolist()) & set(t[t >= 0].tolist())) for f, t in zip(found, truth, strict=True))
     return hits / max(1, int((truth >= 0).sum()))
@@ -153,33 +169,18 @@ def main() -> None:
     truth = {name: exact.search(q, k)[0] for name, q in queries.items()}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="genaudit-vscale-") as tmp:
-        path = os.path.join(tmp, "exact.gaidx")
-        t = time.perf_counter()
-        index.save(path)
-        save_s = time.perf_counter() - t
-        size = os.path.getsize(path)
-        t = time.perf_counter()
-        TrainingIndex.load(path)
-        load_s = time.perf_counter() - t
+        save_s, size, load_s = round_trip(index, os.path.join(tmp, "exact.gaidx"))
         lat = latency(exact, queries["vae-fmnist"], k)
         rows.append({"search": "exhaustive", "lists": 0, "nprobe": 0, "partition_s": 0.0, "bytes": size,
                      "save_s": save_s, "load_s": load_s, **lat, "recall10_gan": 1.0, "recall10_vae": 1.0,
                      "copy_recall10": float(np.mean([picks[i] in row for i, row in
                                                      enumerate(exact.search(copies[::2], k)[0])]))})
         print(rows[-1], file=sys.stderr, flush=True)
-        os.remove(path)
         t = time.perf_counter()
         exact.partition(lists, auto_probe, seed=args.seed)
         partition_s = time.perf_counter() - t
         print(f"partitioned into {lists} lists in {partition_s:.1f} s", file=sys.stderr, flush=True)
-        path = os.path.join(tmp, "ivf.gaidx")
-        t = time.perf_counter()
-        index.save(path)
-        save_s = time.perf_counter() - t
-        size = os.path.getsize(path)
-        t = time.perf_counter()
-        TrainingIndex.load(path)
-        load_s = time.perf_counter() - t
+        save_s, size, load_s = round_trip(index, os.path.join(tmp, "ivf.gaidx"))
         for nprobe in sorted({int(x) for x in args.nprobe.split(",")} | {auto_probe}):
             exact.set_nprobe(nprobe)
             found = {name: exact.search(q, k)[0] for name, q in queries.items()}

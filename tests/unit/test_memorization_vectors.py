@@ -136,6 +136,16 @@ def test_search_uses_stored_vectors_and_finds_what_hashes_miss(train_dir: Path, 
         NearCopySearch(index, embedder=ImageEmbedder(input_size=96))
 
 
+def _scan_finds_half_of_t07(run_cli: CliRunner, train_dir: Path, index: Path, tmp_path: Path) -> None:
+    """``genaudit scan`` of the left half of training item t07 flags t07 (report in tmp_path/rep)."""
+    Image.open(train_dir / "t07.png").crop((0, 0, 48, 96)).save(tmp_path / "half.png")
+    r = run_cli("scan", str(tmp_path / "half.png"), "--checks", "memorization", "--index", str(index), "--json", "-q",
+                "--report-dir", str(tmp_path / "rep"))
+    assert r.returncode == 1, r.stderr
+    rec = json.loads(r.stdout.splitlines()[0])["checks"]["memorization"]
+    assert rec["status"] == "finding" and rec["data"]["closest"][0]["source"].endswith("t07.png")
+
+
 def test_cli_build_embed_migration_and_mismatch(run_cli: CliRunner, train_dir: Path, tmp_path: Path) -> None:
     old = tmp_path / "old.gaidx"
     r = run_cli("index", "build", str(train_dir), "-o", str(old), "--no-embed", "-j", "1", "-q")
@@ -157,12 +167,7 @@ def test_cli_build_embed_migration_and_mismatch(run_cli: CliRunner, train_dir: P
     grown = TrainingIndex.load(old)
     assert grown.vectors is not None and len(grown.vectors) == 17
     # a half image of a training item is found through the CLI with the migrated index
-    Image.open(train_dir / "t07.png").crop((0, 0, 48, 96)).save(tmp_path / "half.png")
-    r = run_cli("scan", str(tmp_path / "half.png"), "--checks", "memorization", "--index", str(old), "--json", "-q",
-                "--report-dir", str(tmp_path / "rep"))
-    assert r.returncode == 1, r.stderr
-    rec = json.loads(r.stdout.splitlines()[0])["checks"]["memorization"]
-    assert rec["status"] == "finding" and rec["data"]["closest"][0]["source"].endswith("t07.png")
+    _scan_finds_half_of_t07(run_cli, train_dir, old, tmp_path)
     # vectors made by other weights cannot be compared: a configuration error before the scan
     fake = TrainingIndex.load(old)
     assert fake.vectors is not None
@@ -229,12 +234,7 @@ def test_cli_partitions_an_index_and_the_check_uses_it(run_cli: CliRunner, train
     built = TrainingIndex.load(idx)
     assert built.vectors is not None and (built.vectors.lists, built.vectors.nprobe) == (4, 2)
     # the half of a training item is found through the partitioned vectors, and the report says how
-    Image.open(train_dir / "t07.png").crop((0, 0, 48, 96)).save(tmp_path / "half.png")
-    r = run_cli("scan", str(tmp_path / "half.png"), "--checks", "memorization", "--index", str(idx), "--json", "-q",
-                "--report-dir", str(tmp_path / "rep"))
-    assert r.returncode == 1, r.stderr
-    rec = json.loads(r.stdout.splitlines()[0])["checks"]["memorization"]
-    assert rec["status"] == "finding" and rec["data"]["closest"][0]["source"].endswith("t07.png")
+    _scan_finds_half_of_t07(run_cli, train_dir, idx, tmp_path)
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     [info] = [c for c in report["checks"] if c["name"] == "memorization"]
     assert info["params"]["index_vector_search"] == {"search": "ivf", "lists": 4, "nprobe": 2}
