@@ -358,7 +358,9 @@ def main() -> None:
     defaults = SearchParams().rule()
     t_start = time.perf_counter()
     seeds = (args.tune_seed, args.seed)
-    tag = f"n{args.n}-tile{args.tile}-{args.embed_size}px-{args.regions.replace(',', '+')}"
+    # records made without imagededup's scores are never reused by a run that reports imagededup
+    tag = (f"n{args.n}-tile{args.tile}-{args.embed_size}px-{args.regions.replace(',', '+')}"
+           f"-{'no-' if args.no_imagededup else ''}imagededup")
     saved = {s: os.path.join(args.records, f"records-{tag}-seed{s}.json") for s in seeds
              } if args.records else {}
     got = {s: _load(saved[s]) for s in saved if os.path.exists(saved[s])}

@@ -163,7 +163,9 @@ def main() -> None:
     copies = 0.9 * src + np.sqrt(1 - 0.9**2) * noise  # cosine 0.9 to its source row
     copies = np.repeat(copies, 2, axis=0)  # (as image + mirror pairs, for the latency loop)
 
-    lists, auto_probe = auto_partition(args.n) or (1024, 64)
+    chosen_cells = auto_partition(args.n, any_size=True)
+    assert chosen_cells is not None
+    lists, auto_probe = chosen_cells
     lists = args.lists or lists
     k = 10
     truth = {name: exact.search(q, k)[0] for name, q in queries.items()}

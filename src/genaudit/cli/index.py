@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import numpy as np
 
 from .output import EXIT_FINDINGS, EXIT_OK, FileResults, Progress, echo_ignored, file_error_line, json_option
 
@@ -120,23 +119,19 @@ def _partition_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def _partition(index: Any, partition: str, nprobe: int | None, *, explicit: bool = False) -> None:
     """Apply --partition/--nprobe to ``index``'s vectors (nothing for an index without vectors, or
     below the automatic threshold); ``explicit``: ``auto`` partitions whatever the size."""
-    from ..memorization.vectors import auto_partition
+    from ..memorization.vectors import auto_partition, default_nprobe
 
     vi = index.vectors
     if vi is None or partition == "off":
         return
-    rows = len(vi) * len(vi.spec.regions)
     if partition == "auto":
-        chosen = auto_partition(rows)
-        if chosen is None and explicit:
-            lists = max(1, 1 << round(float(np.log2(max(rows, 1) ** 0.5))))
-            chosen = (lists, max(1, lists // 16))
+        chosen = auto_partition(len(vi) * len(vi.spec.regions), any_size=explicit)
         if chosen is None:
             return
         lists, default_probe = chosen
     else:
         lists = int(partition)
-        default_probe = max(1, lists // 16)
+        default_probe = default_nprobe(lists)
     try:
         vi.partition(lists, nprobe or default_probe)
     except ValueError as exc:

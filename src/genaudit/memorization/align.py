@@ -192,7 +192,7 @@ def _subpixel(cands: Any, affines: Any, sx: Any, sy: Any, qw: Any, lo: int, inne
                            align_corners=False)[:, 0, lo:lo + inner, lo:lo + inner]
     w = warped - warped.mean(dim=(1, 2), keepdim=True)
     num = (w * qw).sum(dim=(1, 2))
-    den = torch.sqrt((w * w).sum(dim=(1, 2)) * (qw * qw).sum()).clamp_min(1e-6)
-    ok = (w * w).sum(dim=(1, 2)) > 1e-3 * inner * inner
-    ncc = torch.where(ok, num / den, torch.zeros_like(num))
+    energy = (w * w).sum(dim=(1, 2))
+    den = torch.sqrt(energy * (qw * qw).sum()).clamp_min(1e-6)
+    ncc = torch.where(energy > 1e-3 * inner * inner, num / den, torch.zeros_like(num))
     return ncc.reshape(n, k).amax(dim=1)

@@ -127,18 +127,25 @@ of 50,000 rows of 1,280 float16 dimensions costs about 20 ms of one core per que
 as embedding the query at 112 px, and grows with every row."""
 
 
-def auto_partition(rows: int) -> tuple[int, int] | None:
-    """Default (lists, nprobe) for ``rows`` vectors: None (exhaustive) below :data:`PARTITION_ROWS`;
-    else about √rows cells, a power of two (1,024 at 1M rows, 4,096 at 10M), of which 1/16 are
-    scanned (the setting measured in docs/benchmarks.md).
+def default_nprobe(lists: int) -> int:
+    """Cells a search scans by default: 1/16 of them (the setting measured in docs/benchmarks.md)."""
+    return max(1, lists // 16)
+
+
+def auto_partition(rows: int, *, any_size: bool = False) -> tuple[int, int] | None:
+    """Default (lists, nprobe) for ``rows`` vectors: None (exhaustive) below :data:`PARTITION_ROWS`
+    unless ``any_size``; else about √rows cells, a power of two (1,024 at 1M rows, 4,096 at 10M),
+    with :func:`default_nprobe` of them scanned.
 
     >>> auto_partition(20_000) is None, auto_partition(60_000), auto_partition(1_000_000)
     (True, (256, 16), (1024, 64))
+    >>> auto_partition(20_000, any_size=True)
+    (128, 8)
     """
-    if rows < PARTITION_ROWS:
+    if rows < PARTITION_ROWS and not any_size:
         return None
-    lists = 1 << round(np.log2(np.sqrt(rows)))
-    return lists, max(8, lists // 16)
+    lists = max(1, 1 << round(float(np.log2(np.sqrt(max(rows, 1))))))
+    return lists, default_nprobe(lists)
 
 
 class VectorIndex:
@@ -209,20 +216,23 @@ class VectorIndex:
         ivf.by_residual = False  # rows stored as they are: the same float16 values as the exhaustive index
         ivf.train(train)
         ivf.set_direct_map_type(faiss.DirectMap.Array)  # type: ignore[attr-defined]
-        for a in range(0, n, batch):
-            ivf.add(self._rows(np.arange(a, min(n, a + batch))))
         ivf.nprobe = min(int(nprobe), int(lists))
-        self._faiss = ivf
+        self._move_rows(ivf, batch)
 
     def unpartition(self, batch: int = 65_536) -> None:
         """Move the rows back to an exhaustive (exact) index, in their order."""
         import faiss
 
-        flat = faiss.IndexScalarQuantizer(self.spec.dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+        self._move_rows(faiss.IndexScalarQuantizer(self.spec.dim, faiss.ScalarQuantizer.QT_fp16,
+                                                   faiss.METRIC_INNER_PRODUCT), batch)
+
+    def _move_rows(self, target: Any, batch: int) -> None:
+        """Copy every row, in order, into the empty (trained) faiss index ``target``, ``batch`` rows
+        at a time, and search that index from now on."""
         n = int(self._faiss.ntotal)
         for a in range(0, n, batch):
-            flat.add(self._rows(np.arange(a, min(n, a + batch))))
-        self._faiss = flat
+            target.add(self._rows(np.arange(a, min(n, a + batch))))
+        self._faiss = target
 
     def set_nprobe(self, nprobe: int) -> None:
         """Cells a search of a partitioned index scans (more: slower, closer to exact)."""
@@ -297,4 +307,4 @@ class VectorIndex:
 
 
 __all__ = ["DEFAULT_REGIONS", "PARTITION_ROWS", "REGIONS", "EmbeddingSpec", "VectorIndex", "auto_partition",
-           "embed_items", "parse_regions", "region_crop"]
+           "default_nprobe", "embed_items", "parse_regions", "region_crop"]
