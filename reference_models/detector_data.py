@@ -9,6 +9,10 @@ for evaluation.
 Generator samples are slow to draw on CPU (the DDPM takes ~0.5 s an image on 2 cores), so they are
 cached as ``.npz`` files under ``cache_dir`` keyed by model, checkpoint sha256, count and seed.
 
+Simulated generated images (:mod:`reference_models.simulators`): real Fashion-MNIST training
+images outside the real pool, reconstructed by small generator-like decoders trained on real images
+only; they teach the detector generator traces in general rather than three generators' own.
+
 Perturbations (:func:`perturb`) are what users do to images: PNG round trip (lossless), JPEG at a
 quality, a resize that keeps its new size, a Gaussian blur. Training applies the same random mix
 to real and fake images alike, so that no perturbation becomes a cue for one class.
@@ -169,11 +173,21 @@ def augment(images: Sequence[np.ndarray], seed: int, p: float = 0.5) -> list[np.
 
 
 TRAIN_COUNTS = {"gan-fmnist": 4000, "vae-fmnist": 4000, "ddpm-fmnist": 1000}
+SIM_COUNT = 3000
+"""Simulated generated images per simulator (:mod:`reference_models.simulators`)."""
+SIMULATORS = ("sim-nearest", "sim-denoise")
+"""The simulators the shipped detector trains on: the subset of :data:`ALL_SIMULATORS` with the
+best worst-case leave-one-generator-out AUC on the training-seed samples
+(``python benchmarks/detector_simulators.py``, docs/benchmarks.md); evaluation seeds took no part."""
+ALL_SIMULATORS = ("sim-tconv", "sim-nearest", "sim-bilinear", "sim-denoise")
 EVAL_COUNTS = {"gan-fmnist": 2000, "vae-fmnist": 2000, "ddpm-fmnist": 1000}
 POOL_DESCRIPTION = {
     "real": ["Fashion-MNIST train: 6,000 images (random, seed 1)",
              "natural-photo crops: 1,500 (train and calibration photos; half colour 32–192 px, half greyscale 28²)"],
-    "generated": [f"{name}: {n:,} samples, seed {TRAIN_SEED}" for name, n in TRAIN_COUNTS.items()],
+    "generated": [f"{name}: {n:,} samples, seed {TRAIN_SEED}" for name, n in TRAIN_COUNTS.items()]
+    + [f"{name}: {SIM_COUNT:,} real Fashion-MNIST training images (outside the real pool) reconstructed by a"
+       " generator-artifact simulator trained on real images only (reference_models/simulators.py)"
+       for name in SIMULATORS],
     "augmentation": "each image with p=0.5: JPEG q50–95, resize ×0.4–0.9 (kept), or Gaussian blur σ 0.4–1.2"
                     " (one at random), real and generated alike"}
 
@@ -187,6 +201,11 @@ def training_part(part: str, seed: int = 0, cache_dir: str | None = None) -> lis
         images = list(fashion_mnist("train", 6000, seed + 1)) + photo_crops("train", 1000, seed + 2) \
             + photo_crops("cal", 500, seed + 3)
         return augment(images, seed + 10)
+    if part in ALL_SIMULATORS:
+        from reference_models.simulators import simulated_samples
+
+        index = ALL_SIMULATORS.index(part)
+        return augment(list(simulated_samples(part[4:], SIM_COUNT, seed, cache_dir)), seed + 21 + index)
     index = list(TRAIN_COUNTS).index(part)
     return augment(list(generator_samples(part, TRAIN_COUNTS[part], TRAIN_SEED, cache_dir)), seed + 11 + index)
 

@@ -19,13 +19,13 @@ import numpy as np
 
 from genaudit.detector import DEFAULT_MODEL, DetectorModel, TrainOptions, fit_detector, model_card
 from genaudit.detector.extract import FeatureExtractor
-from reference_models.detector_data import POOL_DESCRIPTION, TRAIN_COUNTS, cached_features, training_part
+from reference_models.detector_data import POOL_DESCRIPTION, SIMULATORS, TRAIN_COUNTS, cached_features, training_part
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def pool_features(extractor: Any, seed: int = 0,
-                  parts: tuple[str, ...] = ("real", *TRAIN_COUNTS)) -> dict[str, np.ndarray]:
+                  parts: tuple[str, ...] = ("real", *TRAIN_COUNTS, *SIMULATORS)) -> dict[str, np.ndarray]:
     """Features of each training part (cached) by ``extractor`` (a :class:`FeatureExtractor`, or
     anything with its ``blocks``, ``embedder_sha256`` and call)."""
     return {p: cached_features(f"train-{p}-seed{seed}", lambda p=p: training_part(p, seed), extractor)
@@ -42,7 +42,7 @@ def main() -> None:
     opts = TrainOptions(target_fpr=args.target_fpr, seed=args.seed)
     extractor = FeatureExtractor(opts.blocks)
     feats = pool_features(extractor, args.seed)
-    x_fake = np.concatenate([feats[g] for g in TRAIN_COUNTS])
+    x_fake = np.concatenate([feats[g] for g in (*TRAIN_COUNTS, *SIMULATORS)])
     result = fit_detector(feats["real"], x_fake, opts, embedder_sha256=extractor.embedder_sha256,
                           meta={"data": POOL_DESCRIPTION, "trained_by": "python -m reference_models.train_detector"})
     result.model.save(args.out, force=True)

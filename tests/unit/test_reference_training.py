@@ -179,3 +179,37 @@ def test_auxiliary_loss_trains_the_discriminator_to_classify() -> None:
         gan.train_step(model, x, y, opts, torch.Generator().manual_seed(1))
     after = torch.nn.functional.cross_entropy(d.aux(d.features(x)), y).item()
     assert after < 0.7 * before, (before, after)
+
+
+@pytest.mark.parametrize("kind", ["tconv", "denoise"])
+def test_artifact_simulators_keep_real_content_and_exclude_the_real_pool(kind: str) -> None:
+    from reference_models import simulators
+    from reference_models.detector_data import fashion_mnist
+
+    from genaudit.datasets import load_fashion_mnist
+
+    out = simulators.simulate(kind, 24, seed=0, epochs=1, limit=600, log=False)
+    again = simulators.simulate(kind, 24, seed=0, epochs=1, limit=600, log=False)
+    assert out.shape == (24, 28, 28) and out.dtype == np.uint8
+    assert np.array_equal(out, again)  # seeded: the same images each time
+    # reconstructions of real images: each correlates with its own source more than with others
+    src = (simulators._training_images(0)[:600] + 1.0) * 127.5
+    pick = np.sort(np.random.default_rng(5).choice(600, size=24, replace=False))
+    a = out.reshape(24, -1).astype(np.float64)
+    b = src[pick].reshape(24, -1)
+    corr = np.corrcoef(a, b)[:24, 24:]
+    assert (np.argmax(corr, axis=1) == np.arange(24)).mean() > 0.8
+    # the images left out of the simulators' training are exactly the detector's real pool
+    train_images, _ = load_fashion_mnist("train")
+    left_out = simulators._pool_indices(0, len(train_images))
+    assert np.array_equal(train_images[left_out], fashion_mnist("train", 6000, 1))
+    kept = np.rint((simulators._training_images(0) + 1.0) * 127.5).astype(np.uint8)
+    assert len(kept) == len(train_images) - 6000
+    assert np.array_equal(kept, np.delete(train_images, left_out, axis=0))
+
+
+def test_unknown_simulator_is_refused() -> None:
+    from reference_models import simulators
+
+    with pytest.raises(ValueError, match="unknown simulator 'gan'"):
+        simulators.simulate("gan", 4)

@@ -18,6 +18,7 @@ is used at its own size.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -66,8 +67,20 @@ def _centre_crop(arr: np.ndarray, side: int) -> np.ndarray:
 
 
 def _hist(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
-    return counts / max(values.size, 1)
+    """Share of ``values`` in each bin of ``edges`` (values outside counted in the end bins; bins
+    closed on the left, the last also on the right — as ``np.histogram`` of the clipped values)."""
+    v = values.ravel()
+    at_or_above = np.array([v.size] + [np.count_nonzero(v >= e) for e in edges[1:-1]] + [0])
+    return (at_or_above[:-1] - at_or_above[1:]) / max(v.size, 1)
+
+
+@functools.lru_cache(maxsize=32)
+def _rings(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The radial bin of each frequency of an ``h``×``w`` centred spectrum, and the bins' sizes."""
+    yy, xx = np.indices((h, w))
+    rad = np.hypot((yy - h // 2) / max(h / 2, 1), (xx - w // 2) / max(w / 2, 1))
+    ring = np.minimum((rad / np.sqrt(2) * _RADIAL_BINS).astype(int), _RADIAL_BINS - 1).ravel()
+    return ring, np.maximum(np.bincount(ring, minlength=_RADIAL_BINS), 1)
 
 
 def residual_features(image: Any) -> np.ndarray:
@@ -83,8 +96,8 @@ def residual_features(image: Any) -> np.ndarray:
     rgb = arr.astype(np.float32) / 255.0
     if arr.ndim == 3:
         g = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-        spread = np.abs(rgb - g[:, :, None])
-        colour = [float(spread.mean()), float(spread.max(axis=2).mean()),
+        d = [np.abs(rgb[:, :, c] - g) for c in range(3)]  # each channel's distance from the luminance
+        colour = [float((d[0] + d[1] + d[2]).mean() / 3), float(np.maximum(np.maximum(d[0], d[1]), d[2]).mean()),
                   float(np.abs(rgb[:, :, 0] - rgb[:, :, 2]).mean())]
     else:
         g = rgb
@@ -110,16 +123,15 @@ def residual_features(image: Any) -> np.ndarray:
     feats += [float(np.abs(dx).mean()), float(np.abs(lap).mean())]
     # intensities: histogram, exact extremes, grey levels in use
     q = arr if arr.ndim == 2 else np.round(g * 255).astype(np.uint8)
-    feats += list(np.bincount(q.ravel() // 16, minlength=16) / q.size)
-    feats += [float((q == 0).mean()), float((q == 255).mean()), len(np.unique(q)) / 256.0,
-              float(((q > 0) & (q < 8)).mean())]
+    levels = np.bincount(q.ravel(), minlength=256)
+    feats += list(levels.reshape(16, 16).sum(axis=1) / q.size)
+    feats += [float(levels[0] / q.size), float(levels[255] / q.size), int((levels > 0).sum()) / 256.0,
+              float(levels[1:8].sum() / q.size)]
     # radial power spectrum of the luminance, log power relative to its mean
-    spec = np.abs(np.fft.fftshift(np.fft.fft2(g - g.mean()))) ** 2
-    yy, xx = np.indices(spec.shape)
-    rad = np.hypot((yy - h // 2) / max(h / 2, 1), (xx - w // 2) / max(w / 2, 1))
-    ring = np.minimum((rad / np.sqrt(2) * _RADIAL_BINS).astype(int), _RADIAL_BINS - 1)
-    power = np.bincount(ring.ravel(), weights=spec.ravel(), minlength=_RADIAL_BINS) / np.maximum(
-        np.bincount(ring.ravel(), minlength=_RADIAL_BINS), 1)
+    f = np.fft.fftshift(np.fft.fft2(g - g.mean()))
+    spec = f.real ** 2 + f.imag ** 2
+    ring, sizes = _rings(h, w)
+    power = np.bincount(ring, weights=spec.ravel(), minlength=_RADIAL_BINS) / sizes
     logp = np.log10(power + 1e-8)
     feats += list(logp - logp.mean())
     feats += colour
