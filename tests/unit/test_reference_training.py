@@ -188,17 +188,16 @@ def test_artifact_simulators_keep_real_content_and_exclude_the_real_pool(kind: s
 
     from genaudit.datasets import load_fashion_mnist
 
-    out = simulators.simulate(kind, 24, seed=0, epochs=1, limit=600, log=False)
-    again = simulators.simulate(kind, 24, seed=0, epochs=1, limit=600, log=False)
+    out = simulators.simulate(kind, 24, seed=0, epochs=1, limit=1500, log=False)
+    again = simulators.simulate(kind, 24, seed=0, epochs=1, limit=1500, log=False)
     assert out.shape == (24, 28, 28) and out.dtype == np.uint8
     assert np.array_equal(out, again)  # seeded: the same images each time
-    # reconstructions of real images: each correlates with its own source more than with others
-    src = (simulators._training_images(0)[:600] + 1.0) * 127.5
-    pick = np.sort(np.random.default_rng(5).choice(600, size=24, replace=False))
-    a = out.reshape(24, -1).astype(np.float64)
-    b = src[pick].reshape(24, -1)
-    corr = np.corrcoef(a, b)[:24, 24:]
-    assert (np.argmax(corr, axis=1) == np.arange(24)).mean() > 0.8
+    # reconstructions of real images: each correlates with its own source far more than with others
+    src = (simulators._training_images(0)[:1500] + 1.0) * 127.5
+    pick = np.sort(np.random.default_rng(5).choice(1500, size=24, replace=False))
+    corr = np.corrcoef(out.reshape(24, -1).astype(np.float64), src[pick].reshape(24, -1))[:24, 24:]
+    own, others = np.diag(corr).mean(), corr[~np.eye(24, dtype=bool)].mean()
+    assert own > 0.6 and own > others + 0.25
     # the images left out of the simulators' training are exactly the detector's real pool
     train_images, _ = load_fashion_mnist("train")
     left_out = simulators._pool_indices(0, len(train_images))
