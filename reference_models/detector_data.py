@@ -39,27 +39,33 @@ def default_cache_dir() -> str:
     return os.environ.get("GENAUDIT_DETECTOR_CACHE", os.path.join(os.getcwd(), "benchmarks", "results", "cache"))
 
 
+def cached_images(name: str, make: Callable[[], np.ndarray], cache_dir: str | None = None) -> np.ndarray:
+    """``make()``, cached as ``name`` (an ``.npz`` file) under ``cache_dir`` (written atomically)."""
+    path = os.path.join(cache_dir or default_cache_dir(), name)
+    if os.path.isfile(path):
+        with np.load(path) as z:
+            return np.asarray(z["images"])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    images = make()
+    tmp = path + ".tmp.npz"
+    np.savez_compressed(tmp, images=images)
+    os.replace(tmp, path)
+    return images
+
+
 def generator_samples(name: str, n: int, seed: int, cache_dir: str | None = None, *,
                       progress: bool = True) -> np.ndarray:
     """``n`` uint8 (n, 28, 28) samples of reference generator ``name`` drawn with ``seed`` (cached)."""
     from genaudit import models
 
     gen = models.load(name)
-    cache_dir = cache_dir or default_cache_dir()
-    path = os.path.join(cache_dir, f"{name}-{gen.sha256[:12]}-n{n}-seed{seed}.npz")
-    if os.path.isfile(path):
-        with np.load(path) as z:
-            return np.asarray(z["images"])
-    os.makedirs(cache_dir, exist_ok=True)
+
     def report(done: int, total: int) -> None:
         if progress:
             print(f"  {name} seed {seed}: {done}/{total} samples", flush=True)
 
-    images = gen.sample(n, seed=seed, batch_size=100, progress=report).images
-    tmp = path + ".tmp.npz"
-    np.savez_compressed(tmp, images=images)
-    os.replace(tmp, path)
-    return images
+    return cached_images(f"{name}-{gen.sha256[:12]}-n{n}-seed{seed}.npz",
+                         lambda: gen.sample(n, seed=seed, batch_size=100, progress=report).images, cache_dir)
 
 
 def fashion_mnist(split: str, n: int, seed: int) -> np.ndarray:

@@ -27,7 +27,6 @@ version, count and seed).
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -145,16 +144,6 @@ def simulate(kind: str, n: int, seed: int = 0, *, epochs: int = EPOCHS, limit: i
 
 def simulated_samples(kind: str, n: int, seed: int = 0, cache_dir: str | None = None) -> np.ndarray:
     """:func:`simulate`, cached as ``sim-KIND-vVERSION-nN-seedS.npz`` under ``cache_dir``."""
-    from reference_models.detector_data import default_cache_dir
+    from reference_models.detector_data import cached_images
 
-    cache_dir = cache_dir or default_cache_dir()
-    path = os.path.join(cache_dir, f"sim-{kind}-v{VERSION}-n{n}-seed{seed}.npz")
-    if os.path.isfile(path):
-        with np.load(path) as z:
-            return np.asarray(z["images"])
-    os.makedirs(cache_dir, exist_ok=True)
-    images = simulate(kind, n, seed)
-    tmp = path + ".tmp.npz"
-    np.savez_compressed(tmp, images=images)
-    os.replace(tmp, path)
-    return images
+    return cached_images(f"sim-{kind}-v{VERSION}-n{n}-seed{seed}.npz", lambda: simulate(kind, n, seed), cache_dir)
