@@ -250,6 +250,18 @@ def test_cli_partitions_an_index_and_the_check_uses_it(run_cli: CliRunner, train
     r = run_cli("index", "build", str(train_dir), "-o", str(tmp_path / "q.gaidx"), "--regions", "whole",
                 "--embed-size", "128", "-j", "1", "-q")
     assert r.returncode == 0 and "exact search" in r.stdout, r.stderr
+    # ... unless an nprobe is asked for: that is asking for a partitioned index
+    r = run_cli("index", "build", str(train_dir), "-o", str(tmp_path / "n.gaidx"), "--regions", "whole",
+                "--embed-size", "128", "--nprobe", "1", "-j", "1", "-q")
+    assert r.returncode == 0 and "nprobe 1" in r.stdout, r.stderr
+    n_index = TrainingIndex.load(tmp_path / "n.gaidx")
+    assert n_index.vectors is not None and n_index.vectors.partitioned and n_index.vectors.nprobe == 1
+    # an nprobe no search would use is refused before any work
+    for extra in (["--partition", "off"], ["--no-embed"]):
+        r = run_cli("index", "build", str(train_dir), "-o", str(tmp_path / "o.gaidx"), "--nprobe", "2", *extra, "-q")
+        assert r.returncode == 2 and "--nprobe applies to" in r.stderr and not (tmp_path / "o.gaidx").exists()
+    r = run_cli("index", "partition", str(idx), "--partition", "off", "--nprobe", "2")
+    assert r.returncode == 2 and "--nprobe applies to" in r.stderr
     for bad in ("0", "many"):
         r = run_cli("index", "build", str(train_dir), "-o", str(tmp_path / "b.gaidx"), "--partition", bad, "-q")
         assert r.returncode == 2 and "--partition" in r.stderr and not (tmp_path / "b.gaidx").exists()

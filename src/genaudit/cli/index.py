@@ -106,7 +106,8 @@ def _partition_value(ctx: click.Context, param: click.Parameter, value: str) -> 
 def _partition_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--partition and --nprobe, shared by ``index build`` and ``index partition``."""
     for option in (click.option("--nprobe", type=click.IntRange(min=1), default=None,
-                                help="Cells a search scans (default: 1/16 of the lists)."),
+                                help="Cells a search scans (default: 1/16 of the lists); with --partition auto it"
+                                     " partitions an index of any size."),
                    click.option("--partition", "partition", default="auto", show_default=True, metavar="auto|off|LISTS",
                                 callback=_partition_value,
                                 help="Search the stored vectors in an inverted file of LISTS k-means cells (faster,"
@@ -116,16 +117,27 @@ def _partition_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _refuse_idle_nprobe(partition: str, nprobe: int | None, embed: bool = True) -> None:
+    """``--nprobe`` where no search would use it is a configuration error, not a silent no-op."""
+    if nprobe is None:
+        return
+    if partition == "off":
+        raise click.UsageError("--nprobe applies to a partitioned index; --partition off searches exhaustively")
+    if not embed:
+        raise click.UsageError("--nprobe applies to stored embeddings; --no-embed stores none")
+
+
 def _partition(index: Any, partition: str, nprobe: int | None, *, explicit: bool = False) -> None:
     """Apply --partition/--nprobe to ``index``'s vectors (nothing for an index without vectors, or
-    below the automatic threshold); ``explicit``: ``auto`` partitions whatever the size."""
+    below the automatic threshold); ``explicit`` or a given ``nprobe``: ``auto`` partitions whatever
+    the size (asking for an nprobe is asking for a partitioned index)."""
     from ..memorization.vectors import auto_partition, default_nprobe
 
     vi = index.vectors
     if vi is None or partition == "off":
         return
     if partition == "auto":
-        chosen = auto_partition(len(vi) * len(vi.spec.regions), any_size=explicit)
+        chosen = auto_partition(len(vi) * len(vi.spec.regions), any_size=explicit or nprobe is not None)
         if chosen is None:
             return
         lists, default_probe = chosen
@@ -157,6 +169,7 @@ def index_build(sources: tuple[str, ...], out: str, hashes: str, embed: bool, re
     from ..memorization.index import TrainingIndex
 
     refuse_existing([out], force)  # before any hashing
+    _refuse_idle_nprobe(partition, nprobe, embed)
     index = TrainingIndex(_families_opt(hashes), embedding=_spec(regions, embed_size) if embed else None)
     return _build_and_save(index, sources, out, jobs, scheduler, quiet,
                            lambda r: f"{out}: {len(index)} items ({', '.join(index.families)}; {_vectors_text(index)}),"
@@ -206,6 +219,7 @@ def index_partition(index_file: str, partition: str, nprobe: int | None) -> int:
     rewritten in place (atomically). auto: about √rows lists, whatever the size."""
     from ..memorization.index import IndexFileError, TrainingIndex
 
+    _refuse_idle_nprobe(partition, nprobe)
     try:
         index = TrainingIndex.load(index_file)
     except IndexFileError as exc:
