@@ -58,7 +58,7 @@ def main() -> None:
                 s = np.r_[model.probe.score(val), model.probe.score(pool[g])]
                 y = np.r_[np.zeros(len(val), int), np.ones(len(pool[g]), int)]
                 aucs[g] = float(roc_auc_score(y, s))
-            name = "+".join(x[4:] for x in subset) or "(none)"
+            name = "+".join(x.removeprefix("sim-") for x in subset) or "(none)"
             doc["subsets"][name] = {**aucs, "min": min(aucs.values()), "mean": float(np.mean(list(aucs.values())))}
             rows.append([name, *(f"{aucs[g]:.4f}" for g in GENERATORS), f"{min(aucs.values()):.4f}"])
             print(f"  {name}: {rows[-1][1:]}", flush=True)

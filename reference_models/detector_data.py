@@ -68,13 +68,27 @@ def generator_samples(name: str, n: int, seed: int, cache_dir: str | None = None
                          lambda: gen.sample(n, seed=seed, batch_size=100, progress=report).images, cache_dir)
 
 
+def _draw(n_images: int, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``n`` of ``n_images`` items, drawn without replacement with ``seed``."""
+    return np.sort(np.random.default_rng(seed).choice(n_images, size=min(n, n_images), replace=False))
+
+
 def fashion_mnist(split: str, n: int, seed: int) -> np.ndarray:
     """``n`` Fashion-MNIST images of ``split`` ("train" or "test"), drawn without replacement."""
     from genaudit.datasets import load_fashion_mnist
 
     images, _ = load_fashion_mnist(split)
-    idx = np.random.default_rng(seed).choice(len(images), size=min(n, len(images)), replace=False)
-    return images[np.sort(idx)]
+    return images[_draw(len(images), n, seed)]
+
+
+REAL_POOL_FMNIST = 6000
+"""Fashion-MNIST training images in the real part of the training pool."""
+
+
+def real_pool_indices(seed: int, n_images: int) -> np.ndarray:
+    """Indices (of the ``n_images`` Fashion-MNIST training images) of those in the real part of
+    :func:`training_part` at ``seed`` — what the simulators must not train on."""
+    return _draw(n_images, REAL_POOL_FMNIST, seed + 1)
 
 
 def _photo_group(path: str) -> str:
@@ -204,14 +218,18 @@ def training_part(part: str, seed: int = 0, cache_dir: str | None = None) -> lis
     ``real`` (Fashion-MNIST train 6,000 + 1,500 crops of the train and calibration photos) or a
     generator of :data:`TRAIN_COUNTS` (its samples at the training seed)."""
     if part == "real":
-        images = list(fashion_mnist("train", 6000, seed + 1)) + photo_crops("train", 1000, seed + 2) \
+        from genaudit.datasets import load_fashion_mnist
+
+        train, _ = load_fashion_mnist("train")
+        images = list(train[real_pool_indices(seed, len(train))]) + photo_crops("train", 1000, seed + 2) \
             + photo_crops("cal", 500, seed + 3)
         return augment(images, seed + 10)
     if part in ALL_SIMULATORS:
         from reference_models.simulators import simulated_samples
 
         index = ALL_SIMULATORS.index(part)
-        return augment(list(simulated_samples(part[4:], SIM_COUNT, seed, cache_dir)), seed + 21 + index)
+        return augment(list(simulated_samples(part.removeprefix("sim-"), SIM_COUNT, seed, cache_dir)),
+                       seed + 21 + index)
     index = list(TRAIN_COUNTS).index(part)
     return augment(list(generator_samples(part, TRAIN_COUNTS[part], TRAIN_SEED, cache_dir)), seed + 11 + index)
 

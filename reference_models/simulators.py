@@ -37,8 +37,6 @@ KINDS = ("tconv", "nearest", "bilinear", "denoise")
 VERSION = 1
 EPOCHS = 2
 LATENT_CHANNELS = 8
-POOL_SEED = 1
-"""Seed of the 6,000 Fashion-MNIST training images in the detector's real pool (excluded here)."""
 
 
 class _Encoder(nn.Sequential):
@@ -84,17 +82,13 @@ class _Denoiser(nn.Module):
         return self.out(torch.cat([h, self.up(self.down(h))], 1))
 
 
-def _pool_indices(seed: int, n_images: int) -> np.ndarray:
-    """Indices of the detector's real-pool Fashion-MNIST images (as ``detector_data.fashion_mnist`` draws them)."""
-    return np.sort(np.random.default_rng(POOL_SEED + seed).choice(n_images, size=6000, replace=False))
-
-
 def _training_images(seed: int) -> np.ndarray:
     """Fashion-MNIST training images outside the detector's real pool, as float (N, 28, 28) in [-1, 1]."""
     from genaudit.datasets import load_fashion_mnist
+    from reference_models.detector_data import real_pool_indices
 
     images, _ = load_fashion_mnist("train")
-    keep = np.setdiff1d(np.arange(len(images)), _pool_indices(seed, len(images)))
+    keep = np.setdiff1d(np.arange(len(images)), real_pool_indices(seed, len(images)))
     return images[keep].astype(np.float32) / 127.5 - 1.0
 
 

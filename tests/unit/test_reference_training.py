@@ -184,7 +184,7 @@ def test_auxiliary_loss_trains_the_discriminator_to_classify() -> None:
 @pytest.mark.parametrize("kind", ["tconv", "denoise"])
 def test_artifact_simulators_keep_real_content_and_exclude_the_real_pool(kind: str) -> None:
     from reference_models import simulators
-    from reference_models.detector_data import fashion_mnist
+    from reference_models.detector_data import fashion_mnist, real_pool_indices
 
     from genaudit.datasets import load_fashion_mnist
 
@@ -200,7 +200,7 @@ def test_artifact_simulators_keep_real_content_and_exclude_the_real_pool(kind: s
     assert own > 0.6 and own > others + 0.25
     # the images left out of the simulators' training are exactly the detector's real pool
     train_images, _ = load_fashion_mnist("train")
-    left_out = simulators._pool_indices(0, len(train_images))
+    left_out = real_pool_indices(0, len(train_images))
     assert np.array_equal(train_images[left_out], fashion_mnist("train", 6000, 1))
     kept = np.rint((simulators._training_images(0) + 1.0) * 127.5).astype(np.uint8)
     assert len(kept) == len(train_images) - 6000

@@ -80,7 +80,10 @@ def _rings(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.indices((h, w))
     rad = np.hypot((yy - h // 2) / max(h / 2, 1), (xx - w // 2) / max(w / 2, 1))
     ring = np.minimum((rad / np.sqrt(2) * _RADIAL_BINS).astype(int), _RADIAL_BINS - 1).ravel()
-    return ring, np.maximum(np.bincount(ring, minlength=_RADIAL_BINS), 1)
+    sizes = np.maximum(np.bincount(ring, minlength=_RADIAL_BINS), 1)
+    ring.setflags(write=False)  # shared between calls (cached)
+    sizes.setflags(write=False)
+    return ring, sizes
 
 
 def residual_features(image: Any) -> np.ndarray:
